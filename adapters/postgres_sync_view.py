@@ -1,0 +1,90 @@
+"""The secret_syncs view in PostgreSQL, beside the event store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.sql import SQL, Composed, Identifier
+
+from adapters.sync_view import COLUMNS, SecretSyncView, SyncFilter, SyncRow, filter_clauses
+
+
+class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements += [
+            self._sql(
+                "CREATE TABLE IF NOT EXISTS {view} ("
+                "id text PRIMARY KEY, project_id text NOT NULL, name text COLLATE \"C\" NOT NULL, "
+                "connection_id text NOT NULL, environment text NOT NULL, "
+                "sync_status text NOT NULL, version bigint NOT NULL, state text NOT NULL)"
+            ),
+            self._sql(
+                "CREATE INDEX IF NOT EXISTS secret_syncs_project_name "
+                "ON {view} (project_id, name)"
+            ),
+        ]
+
+    def _sql(self, text: str) -> Composed:
+        return SQL(text).format(
+            view=Identifier(self.datastore.schema, "secret_syncs"),
+            tracking=Identifier(self.datastore.schema, self.tracking_table_name),
+        )
+
+    def save_row(self, row: SyncRow, tracking: Tracking) -> None:
+        statement = self._sql(
+            f"INSERT INTO {{view}} ({COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) "
+            "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
+            "connection_id = EXCLUDED.connection_id, environment = EXCLUDED.environment, "
+            "sync_status = EXCLUDED.sync_status, version = EXCLUDED.version, "
+            "state = EXCLUDED.state"
+        )
+        values = (
+            row.id,
+            row.project_id,
+            row.name,
+            row.connection_id,
+            row.environment,
+            row.sync_status,
+            row.version,
+            row.state,
+        )
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(statement, values, prepare=True)
+            self._insert_tracking(curs, tracking)
+
+    def delete_row(self, sync_id: str, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._sql("DELETE FROM {view} WHERE id = %s"), (sync_id,))
+            self._insert_tracking(curs, tracking)
+
+    def _select(self, where: str, params: list[Any], tail: str = "") -> list[SyncRow]:
+        statement = self._sql(f"SELECT {COLUMNS} FROM {{view}} WHERE {where} {tail}")
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, params, prepare=True)
+            return [SyncRow(**r) for r in curs.fetchall()]
+
+    def get_row(self, sync_id: str) -> SyncRow | None:
+        rows = self._select("id = %s", [sync_id])
+        return rows[0] if rows else None
+
+    def find_row(self, project_id: str, name: str) -> SyncRow | None:
+        rows = self._select("project_id = %s AND name = %s", [project_id, name])
+        return rows[0] if rows else None
+
+    def list_rows(self, query: SyncFilter) -> list[SyncRow]:
+        where, params = filter_clauses(query, "%s")
+        return self._select(where, [*params, query.limit], "ORDER BY name LIMIT %s")
+
+    def all_rows(self) -> list[SyncRow]:
+        return self._select("TRUE", [], "ORDER BY id")
+
+    def reset(self, application_name: str) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._sql("DELETE FROM {view}"))
+            curs.execute(
+                self._sql("DELETE FROM {tracking} WHERE application_name = %s"),
+                (application_name,),
+            )

@@ -1,0 +1,73 @@
+"""The secret_syncs view in the embedded SQLite database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from adapters.sync_view import COLUMNS, SecretSyncView, SyncFilter, SyncRow, filter_clauses
+
+
+class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS secret_syncs ("
+            "id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, "
+            "connection_id TEXT NOT NULL, environment TEXT NOT NULL, "
+            "sync_status TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS secret_syncs_project_name "
+            "ON secret_syncs (project_id, name)",
+        ]
+
+    def save_row(self, row: SyncRow, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT OR REPLACE INTO secret_syncs ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    row.id,
+                    row.project_id,
+                    row.name,
+                    row.connection_id,
+                    row.environment,
+                    row.sync_status,
+                    row.version,
+                    row.state,
+                ),
+            )
+            self._insert_tracking(c, tracking)
+
+    def delete_row(self, sync_id: str, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM secret_syncs WHERE id = ?", (sync_id,))
+            self._insert_tracking(c, tracking)
+
+    def _select(self, where: str, params: list[Any], tail: str = "") -> list[SyncRow]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT {COLUMNS} FROM secret_syncs WHERE {where} {tail}", params)
+            return [SyncRow(*tuple(r)) for r in c.fetchall()]
+
+    def get_row(self, sync_id: str) -> SyncRow | None:
+        rows = self._select("id = ?", [sync_id])
+        return rows[0] if rows else None
+
+    def find_row(self, project_id: str, name: str) -> SyncRow | None:
+        rows = self._select("project_id = ? AND name = ?", [project_id, name])
+        return rows[0] if rows else None
+
+    def list_rows(self, query: SyncFilter) -> list[SyncRow]:
+        where, params = filter_clauses(query, "?")
+        return self._select(where, [*params, query.limit], "ORDER BY name LIMIT ?")
+
+    def all_rows(self) -> list[SyncRow]:
+        return self._select("1 = 1", [], "ORDER BY id")
+
+    def reset(self, application_name: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM secret_syncs")
+            c.execute("DELETE FROM tracking WHERE application_name = ?", (application_name,))

@@ -1,0 +1,82 @@
+"""The read model of secret syncs: one row a sync, written with its tracking position.
+
+Each implementation keeps the row change and the tracking record in one
+transaction, so the view never runs ahead of or behind what it says it has seen.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+
+@dataclass(frozen=True)
+class SyncRow:
+    """A sync as the view stores it: indexed columns plus its encoded state."""
+
+    id: str
+    project_id: str
+    name: str
+    connection_id: str
+    environment: str
+    sync_status: str  # "" while no sync job was ever requested
+    version: int
+    state: str  # JSON of the aggregate's snapshot state
+
+
+@dataclass(frozen=True)
+class SyncFilter:
+    """One page of one project's syncs, by name, after `after_name`."""
+
+    project_id: str
+    limit: int
+    after_name: str = ""
+    connection_id: str = ""
+    environment: str = ""
+    sync_status: str = ""
+
+
+class SecretSyncView(TrackingRecorder):
+    """What the projection writes and the API reads."""
+
+    @abstractmethod
+    def save_row(self, row: SyncRow, tracking: Tracking) -> None:
+        """Insert or replace the row, and record the tracking position."""
+
+    @abstractmethod
+    def delete_row(self, sync_id: str, tracking: Tracking) -> None:
+        """Remove the row, and record the tracking position."""
+
+    @abstractmethod
+    def get_row(self, sync_id: str) -> SyncRow | None: ...
+
+    @abstractmethod
+    def find_row(self, project_id: str, name: str) -> SyncRow | None: ...
+
+    @abstractmethod
+    def list_rows(self, query: SyncFilter) -> list[SyncRow]: ...
+
+    @abstractmethod
+    def all_rows(self) -> list[SyncRow]:
+        """Every row, ordered by id (for rebuild checks and tooling)."""
+
+    @abstractmethod
+    def reset(self, application_name: str) -> None:
+        """Empty the view and forget its position, so a replay starts from zero."""
+
+
+def filter_clauses(query: SyncFilter, placeholder: str) -> tuple[str, list[str]]:
+    """The WHERE clause of a list query, shared by the SQL views."""
+    clauses = [f"project_id = {placeholder}", f"name > {placeholder}"]
+    params = [query.project_id, query.after_name]
+    for column in ("connection_id", "environment", "sync_status"):
+        value = getattr(query, column)
+        if value:
+            clauses.append(f"{column} = {placeholder}")
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+COLUMNS = "id, project_id, name, connection_id, environment, sync_status, version, state"

@@ -1,0 +1,63 @@
+"""What can go wrong with a caller's request, in the product's words.
+
+The gRPC layer maps each class to a status code; nothing here knows about gRPC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field of a request: its path and what is wrong with it."""
+
+    field: str
+    description: str
+
+
+class SecretSyncError(Exception):
+    """Base of the errors a caller can cause. `reason` is a stable code."""
+
+    reason = "SECRET_SYNC_ERROR"
+
+
+class InvalidArgument(SecretSyncError):
+    """The request is malformed; every bad field is listed."""
+
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        self.violations = violations
+        fields = ", ".join(sorted({v.field for v in violations}))
+        super().__init__(f"invalid request: {fields}")
+
+
+class SecretSyncNotFound(SecretSyncError):
+    reason = "SECRET_SYNC_NOT_FOUND"
+
+
+class NameTaken(SecretSyncError):
+    reason = "NAME_TAKEN"
+
+
+class EtagMismatch(SecretSyncError):
+    reason = "ETAG_MISMATCH"
+
+
+class ConcurrentChange(SecretSyncError):
+    reason = "CONCURRENT_CHANGE"
+
+
+class FailedPrecondition(SecretSyncError):
+    """The sync exists but cannot do this now; `reason` says why."""
+
+    def __init__(self, message: str, reason: str = "FAILED_PRECONDITION") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+def require(violations: list[FieldViolation]) -> None:
+    """Raise InvalidArgument when any violation was found."""
+    if violations:
+        raise InvalidArgument(violations)

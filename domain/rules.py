@@ -1,0 +1,251 @@
+"""Every rule a sync's settings must obey, in one place.
+
+Each check returns the violations it finds (never raises), so a request with
+several bad fields is told about all of them at once. Field paths are the gRPC
+request's field names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from domain.errors import FieldViolation
+from domain.options import InitialSyncBehavior
+
+NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_NAME = 64
+MAX_DESCRIPTION = 256
+ENVIRONMENT_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+MAX_ENVIRONMENT = 64
+PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_PATH = 512
+MAX_PATH_DEPTH = 20
+KEY_VAULT_SUFFIXES = (
+    "vault.azure.net",
+    "vault.azure.cn",
+    "vault.usgovcloudapi.net",
+    "vault.microsoftazure.de",
+)
+VAULT_NAME_RE = re.compile(r"^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-)){1,22}[a-zA-Z0-9]$")
+SECRET_KEY_PLACEHOLDER = "{{secretKey}}"
+ENVIRONMENT_PLACEHOLDER = "{{environment}}"
+KEY_SCHEMA_RE = re.compile(r"^[A-Za-z0-9_/-]*$")
+MAX_KEY_SCHEMA = 255
+REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+# Paths of the settings fields, as the API names them.
+NAME = "name"
+DESCRIPTION = "description"
+CONNECTION_ID = "connection_id"
+ENVIRONMENT = "environment"
+SECRET_PATH = "secret_path"
+VAULT_BASE_URL = "destination_config.vault_base_url"
+INITIAL_SYNC_BEHAVIOR = "sync_options.initial_sync_behavior"
+KEY_SCHEMA = "sync_options.key_schema"
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """What a caller chooses about a sync (everything but its project)."""
+
+    name: str
+    description: str
+    is_enabled: bool
+    connection_id: str
+    environment: str
+    secret_path: str
+    vault_base_url: str
+    initial_sync_behavior: InitialSyncBehavior | None
+    key_schema: str
+    disable_secret_deletion: bool
+
+
+def check_settings(
+    settings: SyncSettings, *, allow_loopback_vaults: bool = False
+) -> tuple[SyncSettings, list[FieldViolation]]:
+    """Normalise the settings and list everything wrong with them."""
+    found: list[FieldViolation] = []
+    found += check_name(settings.name)
+    found += check_description(settings.description)
+    found += check_uuid(CONNECTION_ID, settings.connection_id)
+    found += check_environment(settings.environment)
+    path, path_violations = normalise_secret_path(settings.secret_path)
+    found += path_violations
+    url, url_violations = normalise_vault_base_url(
+        settings.vault_base_url, allow_loopback=allow_loopback_vaults
+    )
+    found += url_violations
+    if settings.initial_sync_behavior is None:
+        found.append(FieldViolation(INITIAL_SYNC_BEHAVIOR, "must be set"))
+    found += check_key_schema(settings.key_schema)
+    normalised = replace(
+        settings,
+        secret_path=path,
+        vault_base_url=url,
+        connection_id=settings.connection_id.lower(),
+    )
+    return normalised, found
+
+
+def check_name(name: str) -> list[FieldViolation]:
+    if not name:
+        return [FieldViolation(NAME, "is required")]
+    if len(name) > MAX_NAME:
+        return [FieldViolation(NAME, f"must be at most {MAX_NAME} characters")]
+    if not NAME_RE.match(name):
+        return [
+            FieldViolation(
+                NAME, "must be lowercase letters, digits and single hyphens (a slug)"
+            )
+        ]
+    return []
+
+
+def check_description(description: str) -> list[FieldViolation]:
+    if len(description) > MAX_DESCRIPTION:
+        return [
+            FieldViolation(DESCRIPTION, f"must be at most {MAX_DESCRIPTION} characters")
+        ]
+    if any(ord(c) < 32 and c not in "\n\t" for c in description):
+        return [FieldViolation(DESCRIPTION, "must not contain control characters")]
+    return []
+
+
+def check_uuid(field: str, value: str) -> list[FieldViolation]:
+    """A required UUID in its canonical 36-character form."""
+    if not value:
+        return [FieldViolation(field, "is required")]
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return [FieldViolation(field, "must be a UUID")]
+    if len(value) != 36 or str(parsed) != value.lower():
+        return [FieldViolation(field, "must be a UUID in the form xxxxxxxx-xxxx-...")]
+    return []
+
+
+def check_environment(slug: str) -> list[FieldViolation]:
+    if not slug:
+        return [FieldViolation(ENVIRONMENT, "is required")]
+    if len(slug) > MAX_ENVIRONMENT or not ENVIRONMENT_RE.match(slug):
+        return [
+            FieldViolation(
+                ENVIRONMENT,
+                f"must be an environment slug (lowercase letters, digits, '-' or '_', "
+                f"at most {MAX_ENVIRONMENT})",
+            )
+        ]
+    return []
+
+
+def normalise_secret_path(path: str) -> tuple[str, list[FieldViolation]]:
+    """'/a/b/' becomes '/a/b'; relative paths, '..', '.' and '//' are refused."""
+    if not path:
+        return path, [FieldViolation(SECRET_PATH, "is required")]
+    if not path.startswith("/"):
+        return path, [FieldViolation(SECRET_PATH, "must be absolute (start with '/')")]
+    if len(path) > MAX_PATH:
+        return path, [FieldViolation(SECRET_PATH, f"must be at most {MAX_PATH} characters")]
+    trimmed = path[:-1] if len(path) > 1 and path.endswith("/") else path
+    if trimmed == "/":
+        return "/", []
+    segments = trimmed[1:].split("/")
+    if len(segments) > MAX_PATH_DEPTH:
+        return path, [FieldViolation(SECRET_PATH, f"must be at most {MAX_PATH_DEPTH} deep")]
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            return path, [
+                FieldViolation(SECRET_PATH, "must not contain empty, '.' or '..' segments")
+            ]
+        if not PATH_SEGMENT_RE.match(segment):
+            return path, [
+                FieldViolation(
+                    SECRET_PATH,
+                    "folder names are 1-64 letters, digits, '_', '-' or '.'",
+                )
+            ]
+    return trimmed, []
+
+
+def normalise_vault_base_url(
+    url: str, *, allow_loopback: bool = False
+) -> tuple[str, list[FieldViolation]]:
+    """Return 'https://<vault>.<suffix>' or say what is wrong with the URL."""
+
+    def bad(why: str) -> tuple[str, list[FieldViolation]]:
+        return url, [FieldViolation(VAULT_BASE_URL, why)]
+
+    if not url:
+        return bad("is required")
+    if len(url) > 300 or any(c.isspace() or ord(c) < 32 for c in url):
+        return bad("must be a URL without spaces, at most 300 characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return bad("must be a URL like https://my-vault.vault.azure.net")
+    if parts.scheme.lower() != "https":
+        return bad("must use https")
+    if parts.username is not None or parts.password is not None:
+        return bad("must not contain user info")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return bad("must have no path, query or fragment")
+    host = (parts.hostname or "").lower()
+    if allow_loopback and is_loopback(host):
+        netloc = f"[{host}]" if ":" in host else host
+        return f"https://{netloc}" + (f":{port}" if port else ""), []
+    if port not in (None, 443):
+        return bad("must not name a port other than 443")
+    suffix = next((s for s in KEY_VAULT_SUFFIXES if host.endswith("." + s)), None)
+    if suffix is None:
+        return bad("host must end with one of " + ", ".join(KEY_VAULT_SUFFIXES))
+    vault = host[: -len(suffix) - 1]
+    if not VAULT_NAME_RE.match(vault):
+        return bad(
+            "vault name must be 3-24 letters, digits and single hyphens, "
+            "starting with a letter"
+        )
+    return f"https://{host}", []
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_key_schema(schema: str) -> list[FieldViolation]:
+    """Empty means no schema; otherwise {{secretKey}} once, {{environment}} at most once."""
+    if not schema:
+        return []
+    if len(schema) > MAX_KEY_SCHEMA:
+        return [FieldViolation(KEY_SCHEMA, f"must be at most {MAX_KEY_SCHEMA} characters")]
+    if schema.count(SECRET_KEY_PLACEHOLDER) != 1:
+        return [FieldViolation(KEY_SCHEMA, "must contain {{secretKey}} exactly once")]
+    if schema.count(ENVIRONMENT_PLACEHOLDER) > 1:
+        return [FieldViolation(KEY_SCHEMA, "may contain {{environment}} at most once")]
+    rest = schema.replace(SECRET_KEY_PLACEHOLDER, "").replace(ENVIRONMENT_PLACEHOLDER, "")
+    if not KEY_SCHEMA_RE.match(rest):
+        return [
+            FieldViolation(
+                KEY_SCHEMA,
+                "may hold only letters, digits, '_', '-', '/' and the placeholders "
+                "{{secretKey}} and {{environment}}",
+            )
+        ]
+    return []
+
+
+def check_request_id(request_id: str) -> list[FieldViolation]:
+    if request_id and not REQUEST_ID_RE.match(request_id):
+        return [
+            FieldViolation("request_id", "must be 1-128 printable ASCII characters, no spaces")
+        ]
+    return []

@@ -1,0 +1,330 @@
+"""The SecretSync aggregate: every lifecycle change of a sync is one of its events.
+
+Events carry who acted (`actor`) and the request id; never a secret value. All
+attribute values are JSON-native (times as ISO-8601 strings) so that the read
+model can store a snapshot of the aggregate and apply later events to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import FailedPrecondition, SecretSyncNotFound
+from domain.options import (
+    MAX_JOB_MESSAGE,
+    ImportBehavior,
+    InitialSyncBehavior,
+    JobKind,
+    JobStatus,
+)
+from domain.rules import SyncSettings
+
+SETTINGS_FIELDS = tuple(SyncSettings.__dataclass_fields__)
+
+
+def etag_for(sync_id: UUID, version: int) -> str:
+    """An opaque token naming one version of one sync."""
+    digest = hashlib.sha256(f"{sync_id}:{version}".encode()).hexdigest()[:20]
+    return digest
+
+
+def empty_job() -> dict[str, Any]:
+    return {
+        "status": None,  # JobStatus value of the latest requested job
+        "job_id": "",  # the latest requested job
+        "message": "",
+        "succeeded_at": None,
+        "running_job_id": "",  # the job a worker holds now, if any
+        "worker": "",
+        "lease_until": None,
+        "import_behavior": None,
+        "then_delete": False,
+    }
+
+
+class SecretSync(Aggregate):
+    """One sync from a KMS folder to one Azure Key Vault."""
+
+    class Event(Aggregate.Event):
+        actor: str
+        request_id: str
+
+    class Created(Event, Aggregate.Created):
+        project_id: str
+        settings: dict[str, Any]
+
+    def __init__(self, project_id: str, settings: dict[str, Any]) -> None:
+        self.project_id = project_id
+        for field in SETTINGS_FIELDS:
+            setattr(self, field, settings[field])
+        self.jobs = {kind.value: empty_job() for kind in JobKind}
+        self.deleted = False
+
+    @classmethod
+    def create(
+        cls, project_id: str, settings: SyncSettings, actor: str, request_id: str
+    ) -> SecretSync:
+        values = asdict(settings)
+        values["initial_sync_behavior"] = settings.initial_sync_behavior.value  # type: ignore[union-attr]
+        return cls._create(
+            cls.Created,
+            project_id=project_id,
+            settings=values,
+            actor=actor,
+            request_id=request_id,
+        )
+
+    # --- reading -----------------------------------------------------------
+
+    @property
+    def etag(self) -> str:
+        return etag_for(self.id, self.version)
+
+    def settings(self) -> SyncSettings:
+        values = {field: getattr(self, field) for field in SETTINGS_FIELDS}
+        values["initial_sync_behavior"] = InitialSyncBehavior(values["initial_sync_behavior"])
+        return SyncSettings(**values)
+
+    def job(self, kind: JobKind) -> dict[str, Any]:
+        return self.jobs[kind.value]
+
+    def ensure_live(self) -> None:
+        if self.deleted:
+            raise SecretSyncNotFound(f"secret sync {self.id} not found")
+
+    # --- changing settings ---------------------------------------------------
+
+    class Updated(Event):
+        changes: dict[str, list[Any]]  # field -> [old, new]
+
+        def apply(self, sync: SecretSync) -> None:
+            for field, (_, new) in self.changes.items():
+                setattr(sync, field, new)
+
+    def update(self, new: SyncSettings, actor: str, request_id: str) -> dict[str, list[Any]]:
+        """Record what differs from `new`; nothing when nothing differs."""
+        self.ensure_live()
+        wanted = asdict(new)
+        if new.initial_sync_behavior is not None:
+            wanted["initial_sync_behavior"] = new.initial_sync_behavior.value
+        changes = {
+            field: [getattr(self, field), wanted[field]]
+            for field in SETTINGS_FIELDS
+            if getattr(self, field) != wanted[field]
+        }
+        if changes:
+            self.trigger_event(self.Updated, changes=changes, actor=actor, request_id=request_id)
+        return changes
+
+    # --- requesting jobs -----------------------------------------------------
+
+    class JobRequested(Event):
+        kind: str
+        job_id: str
+
+        def apply(self, sync: SecretSync) -> None:
+            job = sync.jobs[self.kind]
+            job["job_id"] = self.job_id
+            job["status"] = JobStatus.PENDING.value
+
+    class SyncRequested(JobRequested):
+        reason: str  # "created", "manual" or "auto"
+
+    class ImportRequested(JobRequested):
+        import_behavior: str
+
+        def apply(self, sync: SecretSync) -> None:
+            super().apply(sync)
+            sync.jobs[self.kind]["import_behavior"] = self.import_behavior
+
+    class RemoveRequested(JobRequested):
+        then_delete: bool
+
+        def apply(self, sync: SecretSync) -> None:
+            super().apply(sync)
+            sync.jobs[self.kind]["then_delete"] = self.then_delete
+
+    def _refuse_while_deleting(self) -> None:
+        if self.job(JobKind.REMOVE)["then_delete"]:
+            raise FailedPrecondition(
+                f"secret sync {self.id} is being deleted once its secrets are removed",
+                reason="SYNC_BEING_DELETED",
+            )
+
+    def request_sync(self, job_id: str, reason: str, actor: str, request_id: str) -> None:
+        self.ensure_live()
+        self._refuse_while_deleting()
+        self.trigger_event(
+            self.SyncRequested,
+            kind=JobKind.SYNC.value,
+            job_id=job_id,
+            reason=reason,
+            actor=actor,
+            request_id=request_id,
+        )
+
+    def request_import(
+        self, job_id: str, behavior: ImportBehavior, actor: str, request_id: str
+    ) -> None:
+        self.ensure_live()
+        self._refuse_while_deleting()
+        self.trigger_event(
+            self.ImportRequested,
+            kind=JobKind.IMPORT.value,
+            job_id=job_id,
+            import_behavior=behavior.value,
+            actor=actor,
+            request_id=request_id,
+        )
+
+    def request_remove(
+        self, job_id: str, then_delete: bool, actor: str, request_id: str
+    ) -> None:
+        self.ensure_live()
+        self._refuse_while_deleting()
+        self.trigger_event(
+            self.RemoveRequested,
+            kind=JobKind.REMOVE.value,
+            job_id=job_id,
+            then_delete=then_delete,
+            actor=actor,
+            request_id=request_id,
+        )
+
+    # --- running jobs (the worker's side) ------------------------------------
+
+    class JobStarted(Event):
+        kind: str
+        job_id: str
+        worker: str
+        lease_until: str
+
+        def apply(self, sync: SecretSync) -> None:
+            job = sync.jobs[self.kind]
+            job["running_job_id"] = self.job_id
+            job["worker"] = self.worker
+            job["lease_until"] = self.lease_until
+            if job["job_id"] == self.job_id:
+                job["status"] = JobStatus.RUNNING.value
+
+    def running_job(self, now: datetime) -> tuple[str, str] | None:
+        """The (kind, job id) a worker holds with an unexpired lease, if any."""
+        for kind, job in self.jobs.items():
+            lease = job["lease_until"]
+            if job["running_job_id"] and lease and datetime.fromisoformat(lease) > now:
+                return kind, job["running_job_id"]
+        return None
+
+    def start_job(
+        self,
+        kind: JobKind,
+        job_id: str,
+        worker: str,
+        now: datetime,
+        lease: timedelta,
+        actor: str = "worker",
+    ) -> None:
+        """Claim a pending job; refused while another job holds a live lease."""
+        self.ensure_live()
+        job = self.job(kind)
+        if job["job_id"] != job_id or job["status"] != JobStatus.PENDING.value:
+            raise FailedPrecondition(f"job {job_id} is not pending", reason="JOB_NOT_PENDING")
+        if self.running_job(now) is not None:
+            raise FailedPrecondition(
+                f"secret sync {self.id} already has a running job", reason="JOB_RUNNING"
+            )
+        self.trigger_event(
+            self.JobStarted,
+            kind=kind.value,
+            job_id=job_id,
+            worker=worker,
+            lease_until=(now + lease).isoformat(),
+            actor=actor,
+            request_id=job_id,
+        )
+
+    class JobFinished(Event):
+        kind: str
+        job_id: str
+        message: str
+        counts: dict[str, int]
+
+        def finish(self, sync: SecretSync, status: JobStatus) -> dict[str, Any]:
+            job = sync.jobs[self.kind]
+            if job["running_job_id"] == self.job_id:
+                job["running_job_id"] = ""
+                job["worker"] = ""
+                job["lease_until"] = None
+            job["message"] = self.message
+            if job["job_id"] == self.job_id:
+                job["status"] = status.value
+            return job
+
+    class JobSucceeded(JobFinished):
+        def apply(self, sync: SecretSync) -> None:
+            job = self.finish(sync, JobStatus.SUCCEEDED)
+            job["succeeded_at"] = self.timestamp.isoformat()
+
+    class JobFailed(JobFinished):
+        def apply(self, sync: SecretSync) -> None:
+            job = self.finish(sync, JobStatus.FAILED)
+            if self.kind == JobKind.REMOVE.value and job["job_id"] == self.job_id:
+                job["then_delete"] = False  # a failed removal keeps the sync
+
+    def _finish(
+        self,
+        event_class: type[JobFinished],
+        kind: JobKind,
+        job_id: str,
+        message: str,
+        counts: dict[str, int],
+        actor: str,
+    ) -> None:
+        self.ensure_live()
+        if self.job(kind)["running_job_id"] != job_id:
+            raise FailedPrecondition(f"job {job_id} is not running", reason="JOB_NOT_RUNNING")
+        self.trigger_event(
+            event_class,
+            kind=kind.value,
+            job_id=job_id,
+            message=message[:MAX_JOB_MESSAGE],
+            counts=dict(counts),
+            actor=actor,
+            request_id=job_id,
+        )
+
+    def succeed_job(
+        self,
+        kind: JobKind,
+        job_id: str,
+        message: str,
+        counts: dict[str, int],
+        actor: str = "worker",
+    ) -> None:
+        self._finish(self.JobSucceeded, kind, job_id, message, counts, actor)
+
+    def fail_job(
+        self,
+        kind: JobKind,
+        job_id: str,
+        message: str,
+        counts: dict[str, int],
+        actor: str = "worker",
+    ) -> None:
+        self._finish(self.JobFailed, kind, job_id, message, counts, actor)
+
+    # --- deleting ------------------------------------------------------------
+
+    class Deleted(Event):
+        def apply(self, sync: SecretSync) -> None:
+            sync.deleted = True
+
+    def delete(self, actor: str, request_id: str) -> None:
+        self.ensure_live()
+        self.trigger_event(self.Deleted, actor=actor, request_id=request_id)

@@ -1,0 +1,76 @@
+"""Command line: `python -m service serve` (default) or `python -m service rebuild`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from dataclasses import replace
+
+from service.config import Config
+from service.rebuild import rebuild
+from service.server import SecretSyncServer
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="Secret Sync service of Hanzo KMS (gRPC). Settings come from "
+        "SECRET_SYNC_* environment variables; flags override them.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    for name, text in (
+        ("serve", "serve the gRPC API (the default command)"),
+        ("rebuild", "drop the secret_syncs view and replay the event log into it"),
+    ):
+        command = sub.add_parser(name, help=text, description=text)
+        command.add_argument("--database-url", help="sqlite:///path or postgresql://...")
+        if name == "serve":
+            command.add_argument("--listen", help="host:port, default 127.0.0.1:50051")
+            command.add_argument(
+                "--dev", action="store_true", help="development mode (loopback vaults allowed)"
+            )
+    return parser.parse_args(argv)
+
+
+def configure(args: argparse.Namespace) -> Config:
+    config = Config.from_env()
+    if args.database_url:
+        config = replace(config, database_url=args.database_url)
+    if getattr(args, "listen", None):
+        config = replace(config, listen=args.listen)
+    if getattr(args, "dev", False):
+        config = replace(config, dev_mode=True)
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    return config
+
+
+def serve(config: Config) -> None:
+    server = SecretSyncServer(config)
+    server.start()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        logging.getLogger("secretsync.server").info("received %s", signal.Signals(signum).name)
+        server.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    config = configure(args)
+    if args.command == "rebuild":
+        rebuild(config)
+    else:
+        serve(config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Who is calling and under which request id: recorded on every event."""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from dataclasses import dataclass
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class CallContext:
+    actor: str
+    request_id: str
+
+
+# Set per call by the logging interceptor from the "x-request-id" metadata.
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "current_request_id", default=""
+)
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def call_context(request_id_field: str = "") -> CallContext:
+    """The request's own `request_id` wins over the metadata; one is made if neither."""
+    request_id = request_id_field or current_request_id.get() or new_request_id()
+    return CallContext(actor=ANONYMOUS, request_id=request_id)

@@ -1,0 +1,84 @@
+"""Configuration from environment variables (flags override them; see README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///data/secret-sync.sqlite"
+APP_NAME = "SecretSyncs"
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: str = "127.0.0.1:50051"
+    database_url: str = DEFAULT_DATABASE_URL
+    dev_mode: bool = False
+    max_workers: int = 64
+    max_concurrent_rpcs: int = 256
+    grace_seconds: float = 10.0
+    write_wait_seconds: float = 5.0  # how long a write waits for the view to catch up
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            listen=env.get("SECRET_SYNC_LISTEN", defaults.listen),
+            database_url=env.get("SECRET_SYNC_DATABASE_URL", defaults.database_url),
+            dev_mode=env.get("SECRET_SYNC_DEV_MODE", "").lower() in ("1", "true", "yes"),
+            max_workers=int(env.get("SECRET_SYNC_MAX_WORKERS", defaults.max_workers)),
+            max_concurrent_rpcs=int(
+                env.get("SECRET_SYNC_MAX_CONCURRENT_RPCS", defaults.max_concurrent_rpcs)
+            ),
+            grace_seconds=float(env.get("SECRET_SYNC_GRACE_SECONDS", defaults.grace_seconds)),
+            log_level=env.get("SECRET_SYNC_LOG_LEVEL", defaults.log_level).upper(),
+        )
+
+    def persistence_env(self) -> dict[str, str]:
+        """The eventsourcing library's settings for this database URL."""
+        env = {"SECRET_SYNC_DEV_MODE": "1" if self.dev_mode else ""}
+        return env | persistence_env(self.database_url)
+
+    def safe_database_url(self) -> str:
+        """The database URL with any password masked, for logs."""
+        parts = urlsplit(self.database_url)
+        if parts.password:
+            netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+            return parts._replace(netloc=netloc).geturl()
+        return self.database_url
+
+
+def persistence_env(database_url: str) -> dict[str, str]:
+    parts = urlsplit(database_url)
+    if parts.scheme == "sqlite":
+        path = Path(unquote(parts.path[1:] if parts.path.startswith("/") else parts.path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(path),
+            "SQLITE_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": (
+                "adapters.sqlite_subscription:PollingSQLiteApplicationRecorder"
+            ),
+        }
+    if parts.scheme in ("postgres", "postgresql"):
+        query = parse_qs(parts.query)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_SCHEMA": query.get("schema", ["public"])[0],
+            "POSTGRES_POOL_SIZE": query.get("pool_size", ["10"])[0],
+            "POSTGRES_MAX_OVERFLOW": "20",
+        }
+    raise ValueError(
+        f"SECRET_SYNC_DATABASE_URL must start with sqlite:/// or postgresql://, "
+        f"not {parts.scheme!r}"
+    )

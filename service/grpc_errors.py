@@ -1,0 +1,85 @@
+"""Domain errors as gRPC statuses with google.rpc rich details."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from domain.errors import (
+    ConcurrentChange,
+    EtagMismatch,
+    FailedPrecondition,
+    InvalidArgument,
+    NameTaken,
+    SecretSyncError,
+    SecretSyncNotFound,
+)
+
+ERROR_DOMAIN = "secretsync.kms.hanzo.ai"
+log = logging.getLogger("secretsync.errors")
+
+CODES: list[tuple[type[SecretSyncError], int]] = [
+    (InvalidArgument, code_pb2.INVALID_ARGUMENT),
+    (SecretSyncNotFound, code_pb2.NOT_FOUND),
+    (NameTaken, code_pb2.ALREADY_EXISTS),
+    (EtagMismatch, code_pb2.ABORTED),
+    (ConcurrentChange, code_pb2.ABORTED),
+    (FailedPrecondition, code_pb2.FAILED_PRECONDITION),
+]
+
+
+def _pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def to_status(error: SecretSyncError) -> grpc.Status:
+    code = next((c for cls, c in CODES if isinstance(error, cls)), code_pb2.FAILED_PRECONDITION)
+    details = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))]
+    if isinstance(error, InvalidArgument):
+        details.insert(
+            0,
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description
+                        )
+                        for v in error.violations
+                    ]
+                )
+            ),
+        )
+        message = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
+    else:
+        message = str(error)
+    return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def translate_errors(method: F) -> F:
+    """Turn the domain's errors into rich statuses; hide anything unexpected."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except SecretSyncError as error:
+            context.abort_with_status(to_status(error))
+        except Exception:
+            if context.code() is not None:  # already aborted on purpose
+                raise
+            log.exception("unexpected error in %s", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log")
+
+    return wrapper  # type: ignore[return-value]
