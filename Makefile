@@ -23,7 +23,7 @@ $(GEN): $(STAMP) $(PROTOS)
 	touch $@
 
 run: $(GEN)
-	$(PY) -m service serve
+	$(PY) -m service serve --dev
 
 test: $(GEN) lint
 	$(PY) -m pytest

@@ -1,0 +1,103 @@
+"""Shared fixtures: real servers on real sockets, over SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
+from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
+from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
+
+from service.config import Config
+from service.server import SecretSyncServer
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SECRET_SYNC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_schema_url() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{POSTGRES_ADMIN_URL}?schema={schema}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty event store: a SQLite file or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/store.sqlite"
+    else:
+        yield from postgres_schema_url()
+
+
+def start_server(database_url: str, **overrides: object) -> SecretSyncServer:
+    config = Config(
+        listen="127.0.0.1:0",
+        database_url=database_url,
+        dev_mode=True,
+        grace_seconds=2.0,
+    )
+    server = SecretSyncServer(Config(**{**config.__dict__, **overrides}))
+    server.start()
+    return server
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[SecretSyncServer]:
+    server = start_server(database_url)
+    yield server
+    server.stop(grace=1.0)
+
+
+@pytest.fixture
+def channel(server: SecretSyncServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield channel
+
+
+@pytest.fixture
+def stub(channel: grpc.Channel) -> api_grpc.SecretSyncServiceStub:
+    return api_grpc.SecretSyncServiceStub(channel)
+
+
+def event_count(server: SecretSyncServer) -> int:
+    """How many events the store holds (positions start at 1 and have no gaps here)."""
+    return server.app.recorder.max_notification_id() or 0
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def create_request(**overrides: object) -> api.CreateSecretSyncRequest:
+    """A valid create request; keyword arguments replace its fields."""
+    fields: dict[str, object] = {
+        "project_id": new_id(),
+        "name": "my-key-vault-sync",
+        "description": "an example sync",
+        "connection_id": new_id(),
+        "environment": "dev",
+        "secret_path": "/my-secrets",
+        "is_enabled": True,
+        "sync_options": pb.SyncOptions(
+            initial_sync_behavior=pb.INITIAL_SYNC_BEHAVIOR_OVERWRITE_DESTINATION
+        ),
+        "destination_config": pb.AzureKeyVaultDestinationConfig(
+            vault_base_url="https://my-key-vault.vault.azure.net"
+        ),
+    }
+    fields.update(overrides)
+    return api.CreateSecretSyncRequest(**fields)  # type: ignore[arg-type]
