@@ -33,12 +33,28 @@ class InvalidArgument(SecretSyncError):
         super().__init__(f"invalid request: {fields}")
 
 
-class SecretSyncNotFound(SecretSyncError):
-    reason = "SECRET_SYNC_NOT_FOUND"
+class NotFound(SecretSyncError):
+    """Something named in the request does not exist; `reason` says what."""
+
+    def __init__(self, message: str, reason: str = "NOT_FOUND") -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
-class NameTaken(SecretSyncError):
-    reason = "NAME_TAKEN"
+class SecretSyncNotFound(NotFound):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "SECRET_SYNC_NOT_FOUND")
+
+
+class AlreadyExists(SecretSyncError):
+    def __init__(self, message: str, reason: str = "ALREADY_EXISTS") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class NameTaken(AlreadyExists):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "NAME_TAKEN")
 
 
 class EtagMismatch(SecretSyncError):

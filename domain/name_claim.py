@@ -1,7 +1,8 @@
-"""Names are unique per project: a tiny aggregate per (project, name) holds the claim.
+"""Unique names: a tiny aggregate per (scope, name) holds the claim.
 
-Its id is derived from the project and name, so two creates racing for one name
+Its id is derived from the scope and name, so two writers racing for one name
 write version 1 of the same aggregate and the event store lets only one win.
+Scopes: a project's sync names ("syncs:<project id>") and project slugs ("projects").
 """
 
 from __future__ import annotations
@@ -13,34 +14,41 @@ from eventsourcing.domain import Aggregate
 from domain.errors import NameTaken
 
 
-class NameClaim(Aggregate):
-    """Which sync, if any, holds one name in one project."""
+def sync_names(project_id: str) -> str:
+    return f"syncs:{project_id}"
 
-    def __init__(self, project_id: str, name: str) -> None:
-        self.project_id = project_id
+
+PROJECT_SLUGS = "projects"
+
+
+class NameClaim(Aggregate):
+    """Which owner, if any, holds one name in one scope."""
+
+    def __init__(self, scope: str, name: str) -> None:
+        self.scope = scope
         self.name = name
-        self.sync_id: str = ""
+        self.owner_id: str = ""
 
     @staticmethod
-    def create_id(project_id: str, name: str) -> UUID:
-        return uuid5(NAMESPACE_URL, f"hanzo-kms:secret-sync-name:{project_id}/{name}")
+    def create_id(scope: str, name: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"hanzo-kms:name:{scope}/{name}")
 
     class Claimed(Aggregate.Event):
-        sync_id: str
+        owner_id: str
 
         def apply(self, claim: NameClaim) -> None:
-            claim.sync_id = self.sync_id
+            claim.owner_id = self.owner_id
 
     class Released(Aggregate.Event):
         def apply(self, claim: NameClaim) -> None:
-            claim.sync_id = ""
+            claim.owner_id = ""
 
-    def claim(self, sync_id: str) -> None:
-        if self.sync_id and self.sync_id != sync_id:
-            raise NameTaken(f"the name {self.name!r} is taken in project {self.project_id}")
-        if not self.sync_id:
-            self.trigger_event(self.Claimed, sync_id=sync_id)
+    def claim(self, owner_id: str) -> None:
+        if self.owner_id and self.owner_id != owner_id:
+            raise NameTaken(f"the name {self.name!r} is taken ({self.scope})")
+        if not self.owner_id:
+            self.trigger_event(self.Claimed, owner_id=owner_id)
 
-    def release(self, sync_id: str) -> None:
-        if self.sync_id == sync_id:
+    def release(self, owner_id: str) -> None:
+        if self.owner_id == owner_id:
             self.trigger_event(self.Released)

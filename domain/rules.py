@@ -142,24 +142,26 @@ def check_environment(slug: str) -> list[FieldViolation]:
     return []
 
 
-def normalise_secret_path(path: str) -> tuple[str, list[FieldViolation]]:
+def normalise_secret_path(
+    path: str, field: str = SECRET_PATH
+) -> tuple[str, list[FieldViolation]]:
     """'/a/b/' becomes '/a/b'; relative paths, '..', '.' and '//' are refused."""
     if not path:
-        return path, [FieldViolation(SECRET_PATH, "is required")]
+        return path, [FieldViolation(field, "is required")]
     if not path.startswith("/"):
-        return path, [FieldViolation(SECRET_PATH, "must be absolute (start with '/')")]
+        return path, [FieldViolation(field, "must be absolute (start with '/')")]
     if len(path) > MAX_PATH:
-        return path, [FieldViolation(SECRET_PATH, f"must be at most {MAX_PATH} characters")]
+        return path, [FieldViolation(field, f"must be at most {MAX_PATH} characters")]
     trimmed = path[:-1] if len(path) > 1 and path.endswith("/") else path
     if trimmed == "/":
         return "/", []
     segments = trimmed[1:].split("/")
     if len(segments) > MAX_PATH_DEPTH:
-        return path, [FieldViolation(SECRET_PATH, f"must be at most {MAX_PATH_DEPTH} deep")]
+        return path, [FieldViolation(field, f"must be at most {MAX_PATH_DEPTH} deep")]
     for segment in segments:
         if segment in ("", ".", ".."):
             return path, [
-                FieldViolation(SECRET_PATH, "must not contain empty, '.' or '..' segments")
+                FieldViolation(field, "must not contain empty, '.' or '..' segments")
             ]
         if not PATH_SEGMENT_RE.match(segment):
             return path, [

@@ -64,6 +64,7 @@ class SecretSync(Aggregate):
         for field in SETTINGS_FIELDS:
             setattr(self, field, settings[field])
         self.jobs = {kind.value: empty_job() for kind in JobKind}
+        self.source = {"folder_id": "", "environment_id": "", "environment_name": "", "problem": ""}
         self.deleted = False
 
     @classmethod
@@ -121,6 +122,58 @@ class SecretSync(Aggregate):
         if changes:
             self.trigger_event(self.Updated, changes=changes, actor=actor, request_id=request_id)
         return changes
+
+    # --- the source folder -----------------------------------------------------
+
+    class SourceLocated(Event):
+        folder_id: str
+        environment_id: str
+        environment_name: str
+
+        def apply(self, sync: SecretSync) -> None:
+            sync.source = {
+                "folder_id": self.folder_id,
+                "environment_id": self.environment_id,
+                "environment_name": self.environment_name,
+                "problem": "",
+            }
+
+    def locate_source(
+        self,
+        folder_id: str,
+        environment_id: str,
+        environment_name: str,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        """Record the folder the sync reads (when it is new, or found again)."""
+        located = {
+            "folder_id": folder_id,
+            "environment_id": environment_id,
+            "environment_name": environment_name,
+            "problem": "",
+        }
+        if self.source != located:
+            self.trigger_event(
+                self.SourceLocated,
+                folder_id=folder_id,
+                environment_id=environment_id,
+                environment_name=environment_name,
+                actor=actor,
+                request_id=request_id,
+            )
+
+    class SourceLost(Event):
+        problem: str
+
+        def apply(self, sync: SecretSync) -> None:
+            sync.source = {**sync.source, "problem": self.problem}
+
+    def lose_source(self, problem: str, actor: str, request_id: str) -> None:
+        """Record why the source cannot be read (e.g. its folder was deleted)."""
+        self.ensure_live()
+        if self.source["problem"] != problem:
+            self.trigger_event(self.SourceLost, problem=problem, actor=actor, request_id=request_id)
 
     # --- requesting jobs -----------------------------------------------------
 

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from adapters.envelope import RootKey, RootKeyError
+
 DEFAULT_DATABASE_URL = "sqlite:///data/secret-sync.sqlite"
+DEV_ROOT_KEY_FILE = "data/root.key"
 APP_NAME = "SecretSyncs"
 
 
@@ -21,6 +24,8 @@ class Config:
     grace_seconds: float = 10.0
     write_wait_seconds: float = 5.0  # how long a write waits for the view to catch up
     log_level: str = "INFO"
+    root_key: str = ""  # base64 of 32 bytes; never logged
+    root_key_file: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -36,11 +41,29 @@ class Config:
             ),
             grace_seconds=float(env.get("SECRET_SYNC_GRACE_SECONDS", defaults.grace_seconds)),
             log_level=env.get("SECRET_SYNC_LOG_LEVEL", defaults.log_level).upper(),
+            root_key=env.get("SECRET_SYNC_ROOT_KEY", ""),
+            root_key_file=env.get("SECRET_SYNC_ROOT_KEY_FILE", ""),
+        )
+
+    def load_root_key(self) -> RootKey:
+        """The root key: given, from its file, or (development mode only) made once."""
+        if self.root_key:
+            return RootKey.from_text(self.root_key)
+        if self.root_key_file:
+            return RootKey.from_file(Path(self.root_key_file), create=self.dev_mode)
+        if self.dev_mode:
+            return RootKey.from_file(Path(DEV_ROOT_KEY_FILE), create=True)
+        raise RootKeyError(
+            "no root key: set SECRET_SYNC_ROOT_KEY (32 random bytes, base64) or "
+            "SECRET_SYNC_ROOT_KEY_FILE, or use development mode"
         )
 
     def persistence_env(self) -> dict[str, str]:
         """The eventsourcing library's settings for this database URL."""
-        env = {"SECRET_SYNC_DEV_MODE": "1" if self.dev_mode else ""}
+        env = {
+            "SECRET_SYNC_DEV_MODE": "1" if self.dev_mode else "",
+            "SECRETSOURCES_AGGREGATE_CACHE_MAXSIZE": "500",
+        }
         return env | persistence_env(self.database_url)
 
     def safe_database_url(self) -> str:

@@ -115,8 +115,13 @@ def sync_to_proto(sync: SecretSync) -> pb.SecretSync:
         project_id=sync.project_id,
         connection_id=sync.connection_id,
         connection=pb.ConnectionSummary(app=CONNECTION_APP, id=sync.connection_id),
-        environment=pb.EnvironmentSummary(slug=sync.environment),
-        folder=pb.FolderSummary(path=sync.secret_path),
+        environment=pb.EnvironmentSummary(
+            slug=sync.environment,
+            name=sync.source["environment_name"],
+            id=sync.source["environment_id"],
+        ),
+        folder=pb.FolderSummary(id=sync.source["folder_id"], path=sync.secret_path),
+        source_problem=sync.source["problem"],
         destination=DESTINATION,
         destination_config=pb.AzureKeyVaultDestinationConfig(
             vault_base_url=sync.vault_base_url

@@ -13,13 +13,13 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from domain.errors import (
+    AlreadyExists,
     ConcurrentChange,
     EtagMismatch,
     FailedPrecondition,
     InvalidArgument,
-    NameTaken,
+    NotFound,
     SecretSyncError,
-    SecretSyncNotFound,
 )
 
 ERROR_DOMAIN = "secretsync.kms.hanzo.ai"
@@ -27,8 +27,8 @@ log = logging.getLogger("secretsync.errors")
 
 CODES: list[tuple[type[SecretSyncError], int]] = [
     (InvalidArgument, code_pb2.INVALID_ARGUMENT),
-    (SecretSyncNotFound, code_pb2.NOT_FOUND),
-    (NameTaken, code_pb2.ALREADY_EXISTS),
+    (NotFound, code_pb2.NOT_FOUND),
+    (AlreadyExists, code_pb2.ALREADY_EXISTS),
     (EtagMismatch, code_pb2.ABORTED),
     (ConcurrentChange, code_pb2.ABORTED),
     (FailedPrecondition, code_pb2.FAILED_PRECONDITION),

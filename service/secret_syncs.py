@@ -7,7 +7,7 @@ for the read model to include it (read-your-writes).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -17,17 +17,19 @@ from eventsourcing.persistence import IntegrityError
 from domain.errors import (
     ConcurrentChange,
     EtagMismatch,
+    FailedPrecondition,
     FieldViolation,
     NameTaken,
     SecretSyncNotFound,
     require,
 )
-from domain.name_claim import NameClaim
-from domain.options import ImportBehavior
+from domain.name_claim import NameClaim, sync_names
+from domain.options import ImportBehavior, JobKind
 from domain.rules import check_request_id, check_settings, check_uuid
 from domain.secret_sync import SecretSync
 from service.call_context import CallContext
 from service.config import APP_NAME
+from service.secret_sources import SecretSources
 
 # A change to any of these, on an auto-sync sync, requests a sync job at once.
 RESYNC_ON_CHANGE = {
@@ -52,6 +54,7 @@ class Written:
 
 class SecretSyncs(Application[UUID]):
     name = APP_NAME
+    sources: SecretSources  # set by the wiring: where syncs read their secrets
 
     @property
     def allow_loopback_vaults(self) -> bool:
@@ -65,9 +68,11 @@ class SecretSyncs(Application[UUID]):
         )
         require(check_uuid("project_id", project_id) + violations + _request_id(ctx))
         project_id = project_id.lower()
+        source = self.sources.locate(project_id, settings.environment, settings.secret_path)
         sync = SecretSync.create(project_id, settings, ctx.actor, ctx.request_id)
+        sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
         claim = self._claim(project_id, settings.name)
-        claim.claim(str(sync.id))
+        self._take(claim, sync)
         job_id = ""
         if settings.is_enabled:
             job_id = new_job_id()
@@ -92,6 +97,9 @@ class SecretSyncs(Application[UUID]):
         changes = sync.update(wanted, ctx.actor, ctx.request_id)
         if not changes:
             return Written(sync, 0)
+        if {"environment", "secret_path"} & changes.keys():
+            source = self.sources.locate(sync.project_id, sync.environment, sync.secret_path)
+            sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
         job_id = ""
         if sync.is_enabled and RESYNC_ON_CHANGE & changes.keys():
             job_id = new_job_id()
@@ -99,7 +107,7 @@ class SecretSyncs(Application[UUID]):
         claims = []
         if sync.name != old_name:
             new_claim = self._claim(sync.project_id, sync.name)
-            new_claim.claim(str(sync.id))
+            self._take(new_claim, sync)
             old_claim = self._claim(sync.project_id, old_name)
             old_claim.release(str(sync.id))
             claims = [new_claim, old_claim]
@@ -123,6 +131,7 @@ class SecretSyncs(Application[UUID]):
     def trigger(self, sync_id: str, ctx: CallContext) -> Written:
         require(_request_id(ctx))
         sync = self._load(sync_id)
+        self._check_source(sync, ctx)
         job_id = new_job_id()
         sync.request_sync(job_id, "manual", ctx.actor, ctx.request_id)
         return Written(sync, self._save(sync), job_id)
@@ -138,6 +147,7 @@ class SecretSyncs(Application[UUID]):
             )
         require(violations)
         sync = self._load(sync_id)
+        self._check_source(sync, ctx)
         job_id = new_job_id()
         sync.request_import(job_id, behavior, ctx.actor, ctx.request_id)  # type: ignore[arg-type]
         return Written(sync, self._save(sync), job_id)
@@ -148,6 +158,29 @@ class SecretSyncs(Application[UUID]):
         job_id = new_job_id()
         sync.request_remove(job_id, False, ctx.actor, ctx.request_id)
         return Written(sync, self._save(sync), job_id)
+
+    def request_auto_sync(self, sync_id: str, ctx: CallContext) -> bool:
+        """A source change: request a sync unless one is already pending (coalescing)."""
+        sync = self.get_sync(sync_id)
+        if not sync.is_enabled or sync.job(JobKind.SYNC)["status"] == "pending":
+            return False
+        try:
+            self._check_source(sync, ctx)
+        except FailedPrecondition:
+            return False
+        sync.request_sync(new_job_id(), "auto", ctx.actor, ctx.request_id)
+        self._save(sync)
+        return True
+
+    def record_source_lost(self, sync_id: str, problem: str, ctx: CallContext) -> None:
+        sync = self.get_sync(sync_id)
+        sync.lose_source(problem, ctx.actor, ctx.request_id)
+        self._save(sync)
+
+    def _check_source(self, sync: SecretSync, ctx: CallContext) -> None:
+        """Refuse jobs on a sync whose folder is gone (FAILED_PRECONDITION naming it)."""
+        source = self.sources.locate(sync.project_id, sync.environment, sync.secret_path)
+        sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
 
     # --- helpers -------------------------------------------------------------
 
@@ -172,12 +205,22 @@ class SecretSyncs(Application[UUID]):
         return sync
 
     def _claim(self, project_id: str, name: str) -> NameClaim:
+        scope = sync_names(project_id)
         try:
-            claim = self.repository.get(NameClaim.create_id(project_id, name))
+            claim = self.repository.get(NameClaim.create_id(scope, name))
         except AggregateNotFoundError:
-            return NameClaim(project_id=project_id, name=name)
+            return NameClaim(scope=scope, name=name)
         assert isinstance(claim, NameClaim)
         return claim
+
+    @staticmethod
+    def _take(claim: NameClaim, sync: SecretSync) -> None:
+        try:
+            claim.claim(str(sync.id))
+        except NameTaken:
+            raise NameTaken(
+                f"the name {sync.name!r} is taken in project {sync.project_id}"
+            ) from None
 
     def _save(self, *aggregates: Any) -> int:
         try:

@@ -5,34 +5,61 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import Any
 from concurrent import futures
 
 import grpc
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import ProjectionRunner
+from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as source_api
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grpc
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
 from adapters.postgres_sync_view import PostgresSecretSyncView
 from adapters.sqlite_sync_view import SQLiteSecretSyncView
 from adapters.sync_view import SecretSyncView
+from service.auto_sync import AutoSync, SourceChanges
 from service.config import Config
 from service.interceptors import CallLogInterceptor
 from service.projection import SecretSyncProjection
+from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
 from service.servicer import SecretSyncServicer
+from service.source_servicer import SecretSourceServicer
 
 SERVICE_NAME = api.DESCRIPTOR.services_by_name["SecretSyncService"].full_name
+SOURCE_SERVICE_NAME = source_api.DESCRIPTOR.services_by_name["SecretSourceService"].full_name
 HEALTH_CHECK_SECONDS = 0.5
 log = logging.getLogger("secretsync.server")
 
 
+def is_postgres(config: Config) -> bool:
+    return config.persistence_env()["PERSISTENCE_MODULE"].endswith("postgres")
+
+
 def view_class(config: Config) -> type[SecretSyncView]:
-    module = config.persistence_env()["PERSISTENCE_MODULE"]
-    return PostgresSecretSyncView if module.endswith("postgres") else SQLiteSecretSyncView
+    return PostgresSecretSyncView if is_postgres(config) else SQLiteSecretSyncView
+
+
+def start_auto_sync_follower(config: Config) -> ProjectionRunner[SecretSources, TrackingRecorder]:
+    """Follow the secret source's log; SourceChanges collects what changed."""
+    tracking: type[TrackingRecorder] = (
+        PostgresTrackingRecorder if is_postgres(config) else SQLiteTrackingRecorder
+    )
+    runner: ProjectionRunner[SecretSources, TrackingRecorder] = ProjectionRunner(
+        application_class=SecretSources,
+        projection_class=SourceChanges,
+        view_class=tracking,
+        env=config.persistence_env(),
+    )
+    runner.__enter__()
+    return runner
 
 
 def start_projection(
@@ -65,10 +92,21 @@ class SecretSyncServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.stopping = threading.Event()
+        root_key = config.load_root_key()
         self.runner = start_projection(config)
         self.app: SecretSyncs = self.runner.app
         self.view: SecretSyncView = self.runner.view
         self.progress = self.runner.projection.progress  # type: ignore[attr-defined]
+        self.source_runner = start_auto_sync_follower(config)
+        self.sources: SecretSources = self.source_runner.app
+        self.sources.root_key = root_key
+        self.app.sources = self.sources
+        self.auto_sync = AutoSync(
+            self.source_runner.projection,  # type: ignore[arg-type]
+            self.sources,
+            self.app,
+            self.view,
+        )
         self.health = health.HealthServicer()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(
@@ -83,9 +121,13 @@ class SecretSyncServer:
             ),
             self.server,
         )
+        source_grpc.add_SecretSourceServiceServicer_to_server(
+            SecretSourceServicer(self.sources), self.server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+            (SERVICE_NAME, SOURCE_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            self.server,
         )
         self.port = 0
         self.projection_failed = False
@@ -97,8 +139,12 @@ class SecretSyncServer:
             raise OSError(f"cannot listen on {self.config.listen}")
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.start()
-        for target in (self._watch_health, self._watch_projection):
-            thread = threading.Thread(target=target, daemon=True, name=target.__name__)
+        self.auto_sync.start()
+        watchers = [(self._watch_health, ())] + [
+            (self._watch_projection, (runner,)) for runner in (self.runner, self.source_runner)
+        ]
+        for target, args in watchers:
+            thread = threading.Thread(target=target, args=args, daemon=True)
             thread.start()
             self._threads.append(thread)
         log.info(
@@ -120,7 +166,9 @@ class SecretSyncServer:
         self.health.enter_graceful_shutdown()
         self.progress.wake_all()
         self.server.stop(grace).wait()
+        self.auto_sync.stop()
         self.progress.stop()
+        self.source_runner.__exit__(None, None, None)
         self.runner.__exit__(None, None, None)
         log.info("stopped")
 
@@ -158,11 +206,11 @@ class SecretSyncServer:
                     else health_pb2.HealthCheckResponse.NOT_SERVING
                 )
 
-    def _watch_projection(self) -> None:
-        """A projection that dies makes the service unhealthy, loudly."""
+    def _watch_projection(self, runner: ProjectionRunner[Any, Any]) -> None:
+        """A follower that dies makes the service unhealthy, loudly."""
         try:
-            self.runner.run_forever()
+            runner.run_forever()
         except Exception:
             self.projection_failed = True
-            log.exception("the secret_syncs projection stopped")
+            log.exception("the %s follower stopped", runner.projection.name)
             self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)

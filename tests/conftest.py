@@ -12,7 +12,11 @@ import psycopg
 import pytest
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as source_api
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grpc
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
+
+from adapters.envelope import RootKey
 
 from service.config import Config
 from service.server import SecretSyncServer
@@ -20,6 +24,9 @@ from service.server import SecretSyncServer
 POSTGRES_ADMIN_URL = os.environ.get(
     "SECRET_SYNC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+TEST_ROOT_KEY = RootKey.generate_text()
 
 
 def postgres_schema_url() -> Iterator[str]:
@@ -49,6 +56,7 @@ def start_server(database_url: str, **overrides: object) -> SecretSyncServer:
         database_url=database_url,
         dev_mode=True,
         grace_seconds=2.0,
+        root_key=TEST_ROOT_KEY,
     )
     server = SecretSyncServer(Config(**{**config.__dict__, **overrides}))
     server.start()
@@ -73,9 +81,58 @@ def stub(channel: grpc.Channel) -> api_grpc.SecretSyncServiceStub:
     return api_grpc.SecretSyncServiceStub(channel)
 
 
+@pytest.fixture
+def source_stub(channel: grpc.Channel) -> source_grpc.SecretSourceServiceStub:
+    return source_grpc.SecretSourceServiceStub(channel)
+
+
 def event_count(server: SecretSyncServer) -> int:
-    """How many events the store holds (positions start at 1 and have no gaps here)."""
-    return server.app.recorder.max_notification_id() or 0
+    """How many events the store holds, syncs' and sources' alike."""
+    syncs = server.app.recorder.max_notification_id() or 0
+    if not is_split(server):
+        return syncs
+    return syncs + (server.sources.recorder.max_notification_id() or 0)
+
+
+def is_split(server: SecretSyncServer) -> bool:
+    """PostgreSQL keeps each application's events in its own table; SQLite shares one."""
+    return server.config.database_url.startswith("postgres")
+
+
+def new_project(
+    channel: grpc.Channel, folders: tuple[str, ...] = ("/my-secrets",), environment: str = "dev"
+) -> str:
+    """A project with one environment and the given folders; returns its id."""
+    sources = source_grpc.SecretSourceServiceStub(channel)
+    project = sources.CreateProject(
+        source_api.CreateProjectRequest(name="Test", slug="p-" + uuid.uuid4().hex[:12])
+    ).project
+    sources.CreateEnvironment(
+        source_api.CreateEnvironmentRequest(project_id=project.id, slug=environment, name="Dev")
+    )
+    for path in folders:
+        sources.CreateFolder(
+            source_api.CreateFolderRequest(
+                project_id=project.id, environment=environment, path=path
+            )
+        )
+    return project.id
+
+
+_default_project: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _default_project_for_syncs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests with a server get a project with env "dev" and folder "/my-secrets",
+    which create_request() uses unless told otherwise."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    channel = request.getfixturevalue("channel")
+    _default_project[:] = [new_project(channel)]
+    yield
+    _default_project.clear()
 
 
 def new_id() -> str:
@@ -85,7 +142,7 @@ def new_id() -> str:
 def create_request(**overrides: object) -> api.CreateSecretSyncRequest:
     """A valid create request; keyword arguments replace its fields."""
     fields: dict[str, object] = {
-        "project_id": new_id(),
+        "project_id": _default_project[0] if _default_project else new_id(),
         "name": "my-key-vault-sync",
         "description": "an example sync",
         "connection_id": new_id(),

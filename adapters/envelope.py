@@ -1,0 +1,117 @@
+"""Envelope encryption: a random data key per project, wrapped by the root key.
+
+AES-256-GCM everywhere. A wrapped data key reads "<root key id>.<base64>" so a
+later root-key rotation can tell which key wrapped it. Values are sealed as
+"v1.<base64(nonce | ciphertext+tag)>" with the secret's identity as associated
+data; fingerprints are HMAC-SHA256 under a key derived from the data key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import threading
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class RootKeyError(Exception):
+    """The root key is missing or malformed (the message never contains key material)."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> str:
+    nonce = os.urandom(NONCE_BYTES)
+    return _b64(nonce + AESGCM(key).encrypt(nonce, plaintext, aad))
+
+
+def _open(key: bytes, sealed: str, aad: bytes) -> bytes:
+    raw = _unb64(sealed)
+    return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
+
+
+class ProjectCipher:
+    """Seals and opens one project's secret values (implements domain SecretCipher)."""
+
+    def __init__(self, data_key: bytes) -> None:
+        self._key = data_key
+        self._fingerprint_key = hmac.new(data_key, b"fingerprint", hashlib.sha256).digest()
+
+    def seal(self, plaintext: str, aad: str) -> str:
+        return "v1." + _seal(self._key, plaintext.encode(), aad.encode())
+
+    def open(self, ciphertext: str, aad: str) -> str:
+        version, _, sealed = ciphertext.partition(".")
+        if version != "v1":
+            raise ValueError("unknown ciphertext format")
+        return _open(self._key, sealed, aad.encode()).decode()
+
+    def fingerprint(self, plaintext: str) -> str:
+        return hmac.new(self._fingerprint_key, plaintext.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class RootKey:
+    """The key that wraps every project's data key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise RootKeyError(f"the root key must be {KEY_BYTES} bytes (base64-encoded)")
+        self._key = key
+        self.key_id = hashlib.sha256(b"root-key-id" + key).hexdigest()[:8]
+        self._ciphers: dict[str, ProjectCipher] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_text(cls, text: str) -> RootKey:
+        try:
+            return cls(_unb64(text.strip()))
+        except (ValueError, TypeError):
+            raise RootKeyError("the root key is not valid base64") from None
+
+    @classmethod
+    def from_file(cls, path: Path, *, create: bool) -> RootKey:
+        """Read a key file; with `create`, make one (mode 0600) if there is none."""
+        if not path.exists():
+            if not create:
+                raise RootKeyError(f"no root key file at {path}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(_b64(os.urandom(KEY_BYTES)) + "\n")
+        return cls.from_text(path.read_text())
+
+    @staticmethod
+    def generate_text() -> str:
+        return _b64(os.urandom(KEY_BYTES))
+
+    def new_wrapped_data_key(self, project_id: str) -> str:
+        return f"{self.key_id}." + _seal(self._key, os.urandom(KEY_BYTES), _aad(project_id))
+
+    def cipher_for(self, project_id: str, wrapped_data_key: str) -> ProjectCipher:
+        with self._lock:
+            cipher = self._ciphers.get(project_id)
+        if cipher is None:
+            key_id, _, sealed = wrapped_data_key.partition(".")
+            if key_id != self.key_id:
+                raise RootKeyError(f"project {project_id} is wrapped by another root key")
+            cipher = ProjectCipher(_open(self._key, sealed, _aad(project_id)))
+            with self._lock:
+                self._ciphers[project_id] = cipher
+        return cipher
+
+
+def _aad(project_id: str) -> bytes:
+    return f"project-data-key:{project_id}".encode()

@@ -1,0 +1,171 @@
+"""What a folder resolves to: imports merged, references expanded. Pure.
+
+- A folder's own keys win over imported ones; among imports, the earlier wins;
+  imports apply transitively.
+- ${KEY} names a key as the secret's own folder resolves it; ${env.a.b.KEY} a key
+  of folder /a/b in environment env. References expand recursively, at most
+  MAX_DEPTH deep; a cycle or a missing key is a problem of that key only, so
+  one bad key never blocks the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from domain.errors import FailedPrecondition
+from domain.references import MAX_DEPTH, REFERENCE_RE, parse
+
+Place = tuple[str, str]  # (environment, path)
+Node = tuple[str, str, str]  # (environment, path, key)
+
+
+@dataclass(frozen=True)
+class SourceFolder:
+    refs: dict[str, list[Node]]  # own key -> the absolute references in its value
+    imports: list[Place]
+    value: Callable[[str], str]  # decrypts one own key's value
+
+
+Loader = Callable[[str, str], SourceFolder | None]
+
+
+@dataclass
+class Resolution:
+    values: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)  # key -> why; never a value
+
+
+class ReferenceProblem(Exception):
+    def __init__(self, message: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class Sources:
+    """Loads each folder once and remembers where each merged key comes from."""
+
+    def __init__(self, load: Loader) -> None:
+        self._load = load
+        self._folders: dict[Place, SourceFolder | None] = {}
+        self._origins: dict[Place, dict[str, Place]] = {}
+
+    def folder(self, place: Place) -> SourceFolder | None:
+        if place not in self._folders:
+            self._folders[place] = self._load(*place)
+        return self._folders[place]
+
+    def origins(self, place: Place, chain: tuple[Place, ...] = ()) -> dict[str, Place]:
+        """Merged key -> the folder it comes from."""
+        if place in self._origins:
+            return self._origins[place]
+        if place in chain:
+            raise FailedPrecondition(
+                "import cycle: " + " -> ".join(f"{e}:{p}" for e, p in (*chain, place)),
+                "IMPORT_CYCLE",
+            )
+        folder = self.folder(place)
+        merged: dict[str, Place] = {}
+        if folder is not None:
+            for imported in folder.imports:
+                for key, origin in self.origins(imported, (*chain, place)).items():
+                    merged.setdefault(key, origin)
+            merged.update(dict.fromkeys(folder.refs, place))
+        self._origins[place] = merged
+        return merged
+
+    def target(self, place: Place, key: str) -> Node | None:
+        origin = self.origins(place).get(key)
+        return None if origin is None else (*origin, key)
+
+
+def resolve(environment: str, path: str, load: Loader) -> Resolution:
+    sources = Sources(load)
+    resolution = Resolution()
+    for key, origin in sorted(sources.origins((environment, path)).items()):
+        try:
+            resolution.values[key] = _expand((*origin, key), sources, ())
+        except ReferenceProblem as problem:
+            resolution.problems[key] = str(problem)
+    return resolution
+
+
+def _expand(node: Node, sources: Sources, stack: tuple[Node, ...]) -> str:
+    if node in stack:
+        raise ReferenceProblem("reference cycle: " + _chain((*stack, node)), "REFERENCE_CYCLE")
+    if len(stack) > MAX_DEPTH:
+        raise ReferenceProblem(
+            f"references nest deeper than {MAX_DEPTH}: " + _chain((*stack, node)),
+            "REFERENCE_TOO_DEEP",
+        )
+    environment, path, key = node
+    folder = sources.folder((environment, path))
+    assert folder is not None
+    raw = folder.value(key)
+
+    def substitute(match: object) -> str:
+        reference = parse(match.group(1))  # type: ignore[attr-defined]
+        if reference is None:
+            return match.group(0)  # type: ignore[attr-defined]
+        place = (environment, path) if reference.is_local else (reference.environment,
+                                                                 reference.path)
+        target = sources.target(place, reference.key)
+        if target is None:
+            raise ReferenceProblem(
+                f"{_node(node)} references {place[0]}:{place[1]}:{reference.key}, "
+                "which does not exist",
+                "REFERENCE_MISSING",
+            )
+        return _expand(target, sources, (*stack, node))
+
+    return REFERENCE_RE.sub(substitute, raw)
+
+
+def check_reference_cycles(environment: str, path: str, keys: list[str], load: Loader) -> None:
+    """Refuse a write whose references would loop or nest too deep (metadata only)."""
+    sources = Sources(load)
+
+    def walk(node: Node, stack: tuple[Node, ...]) -> None:
+        if node in stack:
+            raise FailedPrecondition(
+                "reference cycle: " + _chain((*stack, node)), "REFERENCE_CYCLE"
+            )
+        if len(stack) > MAX_DEPTH:
+            raise FailedPrecondition(
+                f"references nest deeper than {MAX_DEPTH}: " + _chain((*stack, node)),
+                "REFERENCE_TOO_DEEP",
+            )
+        folder = sources.folder(node[:2])
+        for ref_env, ref_path, ref_key in folder.refs.get(node[2], []) if folder else []:
+            target = sources.target((ref_env, ref_path), ref_key)
+            if target is not None:
+                walk(target, (*stack, node))
+
+    for key in keys:
+        walk((environment, path, key), ())
+
+
+def folders_read_by(environment: str, path: str, load: Loader) -> set[Place]:
+    """Every folder whose change can change what this folder resolves to."""
+    sources = Sources(load)
+    seen: set[Place] = set()
+    todo: list[Place] = [(environment, path)]
+    while todo:
+        place = todo.pop()
+        if place in seen:
+            continue
+        seen.add(place)
+        folder = sources.folder(place)
+        if folder is None:
+            continue
+        todo += folder.imports
+        todo += [(env, p) for refs in folder.refs.values() for env, p, _ in refs]
+    return seen
+
+
+def _node(node: Node) -> str:
+    return f"{node[0]}:{node[1]}:{node[2]}"
+
+
+def _chain(nodes: tuple[Node, ...]) -> str:
+    return " -> ".join(_node(n) for n in nodes)

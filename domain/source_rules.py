@@ -1,0 +1,64 @@
+"""Rules for the secret source: project, environment, key and comment limits."""
+
+from __future__ import annotations
+
+import re
+
+from domain.errors import FieldViolation
+from domain.rules import ENVIRONMENT_RE, MAX_ENVIRONMENT, NAME_RE
+
+# Keys: letters, digits, '_' and '-'. No '.', '/' or ':' — '.' separates the
+# parts of a reference (${env.folder.KEY}) and '/' separates folders.
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+MAX_VALUE_BYTES = 64 * 1024
+MAX_COMMENT = 1024
+MAX_DISPLAY_NAME = 64
+MAX_BULK = 10_000
+
+
+def check_key(key: str, field: str = "key") -> list[FieldViolation]:
+    if not KEY_RE.match(key):
+        return [FieldViolation(field, "must be 1-255 letters, digits, '_' or '-'")]
+    return []
+
+
+def check_value(value: str, field: str = "value") -> list[FieldViolation]:
+    if len(value.encode()) > MAX_VALUE_BYTES:
+        return [FieldViolation(field, f"must be at most {MAX_VALUE_BYTES} bytes")]
+    return []
+
+
+def check_comment(comment: str, field: str = "comment") -> list[FieldViolation]:
+    if len(comment) > MAX_COMMENT:
+        return [FieldViolation(field, f"must be at most {MAX_COMMENT} characters")]
+    return []
+
+
+def check_display_name(name: str, field: str = "name") -> list[FieldViolation]:
+    if not name.strip():
+        return [FieldViolation(field, "is required")]
+    if len(name) > MAX_DISPLAY_NAME or any(ord(c) < 32 for c in name):
+        return [
+            FieldViolation(field, f"must be 1-{MAX_DISPLAY_NAME} characters, no control ones")
+        ]
+    return []
+
+
+def check_project_slug(slug: str, field: str = "slug") -> list[FieldViolation]:
+    if not slug or len(slug) > 64 or not NAME_RE.match(slug):
+        return [
+            FieldViolation(field, "must be 1-64 lowercase letters, digits and single hyphens")
+        ]
+    return []
+
+
+def check_environment_slug(slug: str, field: str = "environment") -> list[FieldViolation]:
+    if not slug:
+        return [FieldViolation(field, "is required")]
+    if len(slug) > MAX_ENVIRONMENT or not ENVIRONMENT_RE.match(slug):
+        return [
+            FieldViolation(
+                field, "must be an environment slug (lowercase letters, digits, '-' or '_')"
+            )
+        ]
+    return []
