@@ -33,31 +33,31 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _seal(key: bytes, plaintext: bytes, aad: bytes) -> str:
+def _seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> str:
     nonce = os.urandom(NONCE_BYTES)
-    return _b64(nonce + AESGCM(key).encrypt(nonce, plaintext, aad))
+    return _b64(nonce + aead.encrypt(nonce, plaintext, aad))
 
 
-def _open(key: bytes, sealed: str, aad: bytes) -> bytes:
+def _open(aead: AESGCM, sealed: str, aad: bytes) -> bytes:
     raw = _unb64(sealed)
-    return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
+    return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
 
 
 class ProjectCipher:
     """Seals and opens one project's secret values (implements domain SecretCipher)."""
 
     def __init__(self, data_key: bytes) -> None:
-        self._key = data_key
+        self._aead = AESGCM(data_key)
         self._fingerprint_key = hmac.new(data_key, b"fingerprint", hashlib.sha256).digest()
 
     def seal(self, plaintext: str, aad: str) -> str:
-        return "v1." + _seal(self._key, plaintext.encode(), aad.encode())
+        return "v1." + _seal(self._aead, plaintext.encode(), aad.encode())
 
     def open(self, ciphertext: str, aad: str) -> str:
         version, _, sealed = ciphertext.partition(".")
         if version != "v1":
             raise ValueError("unknown ciphertext format")
-        return _open(self._key, sealed, aad.encode()).decode()
+        return _open(self._aead, sealed, aad.encode()).decode()
 
     def fingerprint(self, plaintext: str) -> str:
         return hmac.new(self._fingerprint_key, plaintext.encode(), hashlib.sha256).hexdigest()[:32]
@@ -69,7 +69,7 @@ class RootKey:
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise RootKeyError(f"the root key must be {KEY_BYTES} bytes (base64-encoded)")
-        self._key = key
+        self._aead = AESGCM(key)
         self.key_id = hashlib.sha256(b"root-key-id" + key).hexdigest()[:8]
         self._ciphers: dict[str, ProjectCipher] = {}
         self._lock = threading.Lock()
@@ -98,7 +98,7 @@ class RootKey:
         return _b64(os.urandom(KEY_BYTES))
 
     def new_wrapped_data_key(self, project_id: str) -> str:
-        return f"{self.key_id}." + _seal(self._key, os.urandom(KEY_BYTES), _aad(project_id))
+        return f"{self.key_id}." + _seal(self._aead, os.urandom(KEY_BYTES), _aad(project_id))
 
     def cipher_for(self, project_id: str, wrapped_data_key: str) -> ProjectCipher:
         with self._lock:
@@ -107,7 +107,7 @@ class RootKey:
             key_id, _, sealed = wrapped_data_key.partition(".")
             if key_id != self.key_id:
                 raise RootKeyError(f"project {project_id} is wrapped by another root key")
-            cipher = ProjectCipher(_open(self._key, sealed, _aad(project_id)))
+            cipher = ProjectCipher(_open(self._aead, sealed, _aad(project_id)))
             with self._lock:
                 self._ciphers[project_id] = cipher
         return cipher

@@ -179,7 +179,7 @@ class SecretSources(Application[UUID]):
         entries: list[tuple[str, str, str]],
         ctx: CallContext,
         field: str = "secrets",
-    ) -> dict[str, int]:
+    ) -> tuple[dict[str, int], Folder]:
         require(_check_entries(entries, field))
         folder = self.folder(project_id, environment, path)
         cipher = self.cipher(self.project(project_id))
@@ -187,7 +187,7 @@ class SecretSources(Application[UUID]):
         keys = [key for key, _, _ in entries]
         check_reference_cycles(folder.environment, folder.path, keys, self._loader(folder))
         self.save(folder)
-        return counts
+        return counts, folder
 
     def get_secret(
         self, project_id: str, environment: str, path: str, key: str, version: int = 0

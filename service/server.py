@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any
 from concurrent import futures
+from typing import Any
 
 import grpc
 from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder

@@ -133,7 +133,7 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         self, request: api.SetSecretRequest, context: grpc.ServicerContext
     ) -> api.SetSecretResponse:
         secret = request.secret
-        self.sources.set_secrets(
+        _, folder = self.sources.set_secrets(
             request.project_id,
             request.environment,
             request.path,
@@ -141,16 +141,13 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
             call_context(),
             field="secret",
         )
-        entry, _ = self.sources.get_secret(
-            request.project_id, request.environment, request.path, secret.key
-        )
-        return api.SetSecretResponse(secret=secret_to_proto(entry))
+        return api.SetSecretResponse(secret=secret_to_proto(folder.secret(secret.key)))
 
     @translate_errors
     def BulkSetSecrets(
         self, request: api.BulkSetSecretsRequest, context: grpc.ServicerContext
     ) -> api.BulkSetSecretsResponse:
-        counts = self.sources.set_secrets(
+        counts, _ = self.sources.set_secrets(
             request.project_id,
             request.environment,
             request.path,
