@@ -22,6 +22,7 @@ class Config:
     max_workers: int = 64
     max_concurrent_rpcs: int = 256
     grace_seconds: float = 10.0
+    max_message_bytes: int = 32 * 1024 * 1024  # a bulk set of 10,000 secrets fits
     write_wait_seconds: float = 5.0  # how long a write waits for the view to catch up
     log_level: str = "INFO"
     root_key: str = ""  # base64 of 32 bytes; never logged
@@ -40,6 +41,9 @@ class Config:
                 env.get("SECRET_SYNC_MAX_CONCURRENT_RPCS", defaults.max_concurrent_rpcs)
             ),
             grace_seconds=float(env.get("SECRET_SYNC_GRACE_SECONDS", defaults.grace_seconds)),
+            max_message_bytes=int(
+                env.get("SECRET_SYNC_MAX_MESSAGE_BYTES", defaults.max_message_bytes)
+            ),
             log_level=env.get("SECRET_SYNC_LOG_LEVEL", defaults.log_level).upper(),
             root_key=env.get("SECRET_SYNC_ROOT_KEY", ""),
             root_key_file=env.get("SECRET_SYNC_ROOT_KEY_FILE", ""),

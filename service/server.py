@@ -114,6 +114,10 @@ class SecretSyncServer:
             ),
             interceptors=[CallLogInterceptor()],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+            options=[
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_send_message_length", config.max_message_bytes),
+            ],
         )
         api_grpc.add_SecretSyncServiceServicer_to_server(
             SecretSyncServicer(
