@@ -31,14 +31,14 @@ class Reference:
 def parse(inner: str) -> Reference | None:
     parts = inner.split(".")
     key = parts[-1]
-    if not KEY_RE.match(key):
+    if not KEY_RE.fullmatch(key):
         return None
     if len(parts) == 1:
         return Reference("", "", key)
     environment, folders = parts[0], parts[1:-1]
-    if not ENVIRONMENT_RE.match(environment):
+    if not ENVIRONMENT_RE.fullmatch(environment):
         return None
-    if any(not PATH_SEGMENT_RE.match(f) or f in (".", "..") for f in folders):
+    if any(not PATH_SEGMENT_RE.fullmatch(f) or f in (".", "..") for f in folders):
         return None
     return Reference(environment, "/" + "/".join(folders), key)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
@@ -33,7 +34,8 @@ KEY_VAULT_SUFFIXES = (
 VAULT_NAME_RE = re.compile(r"^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-)){1,22}[a-zA-Z0-9]$")
 SECRET_KEY_PLACEHOLDER = "{{secretKey}}"
 ENVIRONMENT_PLACEHOLDER = "{{environment}}"
-KEY_SCHEMA_RE = re.compile(r"^[A-Za-z0-9_/-]*$")
+KEY_SCHEMA_RE = re.compile(r"[A-Za-z0-9_/-]*")
+PLACEHOLDERS_RE = re.compile(r"\{\{secretKey\}\}|\{\{environment\}\}")
 MAX_KEY_SCHEMA = 255
 REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 
@@ -96,7 +98,7 @@ def check_name(name: str) -> list[FieldViolation]:
         return [FieldViolation(NAME, "is required")]
     if len(name) > MAX_NAME:
         return [FieldViolation(NAME, f"must be at most {MAX_NAME} characters")]
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         return [
             FieldViolation(
                 NAME, "must be lowercase letters, digits and single hyphens (a slug)"
@@ -110,7 +112,7 @@ def check_description(description: str) -> list[FieldViolation]:
         return [
             FieldViolation(DESCRIPTION, f"must be at most {MAX_DESCRIPTION} characters")
         ]
-    if any(ord(c) < 32 and c not in "\n\t" for c in description):
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in description):
         return [FieldViolation(DESCRIPTION, "must not contain control characters")]
     return []
 
@@ -131,7 +133,7 @@ def check_uuid(field: str, value: str) -> list[FieldViolation]:
 def check_environment(slug: str) -> list[FieldViolation]:
     if not slug:
         return [FieldViolation(ENVIRONMENT, "is required")]
-    if len(slug) > MAX_ENVIRONMENT or not ENVIRONMENT_RE.match(slug):
+    if len(slug) > MAX_ENVIRONMENT or not ENVIRONMENT_RE.fullmatch(slug):
         return [
             FieldViolation(
                 ENVIRONMENT,
@@ -154,23 +156,25 @@ def normalise_secret_path(
         return path, [FieldViolation(field, f"must be at most {MAX_PATH} characters")]
     trimmed = path[:-1] if len(path) > 1 and path.endswith("/") else path
     if trimmed == "/":
-        return "/", []
+        return ("/", []) if path == "/" else (path, [_empty_segment(field)])
     segments = trimmed[1:].split("/")
     if len(segments) > MAX_PATH_DEPTH:
         return path, [FieldViolation(field, f"must be at most {MAX_PATH_DEPTH} deep")]
     for segment in segments:
         if segment in ("", ".", ".."):
-            return path, [
-                FieldViolation(field, "must not contain empty, '.' or '..' segments")
-            ]
-        if not PATH_SEGMENT_RE.match(segment):
+            return path, [_empty_segment(field)]
+        if not PATH_SEGMENT_RE.fullmatch(segment):
             return path, [
                 FieldViolation(
-                    SECRET_PATH,
+                    field,
                     "folder names are 1-64 letters, digits, '_', '-' or '.'",
                 )
             ]
     return trimmed, []
+
+
+def _empty_segment(field: str) -> FieldViolation:
+    return FieldViolation(field, "must not contain empty, '.' or '..' segments")
 
 
 def normalise_vault_base_url(
@@ -206,7 +210,7 @@ def normalise_vault_base_url(
     if suffix is None:
         return bad("host must end with one of " + ", ".join(KEY_VAULT_SUFFIXES))
     vault = host[: -len(suffix) - 1]
-    if not VAULT_NAME_RE.match(vault):
+    if not VAULT_NAME_RE.fullmatch(vault):
         return bad(
             "vault name must be 3-24 letters, digits and single hyphens, "
             "starting with a letter"
@@ -233,8 +237,10 @@ def check_key_schema(schema: str) -> list[FieldViolation]:
         return [FieldViolation(KEY_SCHEMA, "must contain {{secretKey}} exactly once")]
     if schema.count(ENVIRONMENT_PLACEHOLDER) > 1:
         return [FieldViolation(KEY_SCHEMA, "may contain {{environment}} at most once")]
-    rest = schema.replace(SECRET_KEY_PLACEHOLDER, "").replace(ENVIRONMENT_PLACEHOLDER, "")
-    if not KEY_SCHEMA_RE.match(rest):
+    # Check the text between placeholders piece by piece: removing one placeholder
+    # must not be able to assemble another out of its neighbours.
+    pieces = PLACEHOLDERS_RE.split(schema)
+    if not all(KEY_SCHEMA_RE.fullmatch(piece) for piece in pieces):
         return [
             FieldViolation(
                 KEY_SCHEMA,
@@ -246,7 +252,7 @@ def check_key_schema(schema: str) -> list[FieldViolation]:
 
 
 def check_request_id(request_id: str) -> list[FieldViolation]:
-    if request_id and not REQUEST_ID_RE.match(request_id):
+    if request_id and not REQUEST_ID_RE.fullmatch(request_id):
         return [
             FieldViolation("request_id", "must be 1-128 printable ASCII characters, no spaces")
         ]

@@ -147,6 +147,7 @@ class SecretSync(Aggregate):
         request_id: str,
     ) -> None:
         """Record the folder the sync reads (when it is new, or found again)."""
+        self.ensure_live()
         located = {
             "folder_id": folder_id,
             "environment_id": environment_id,

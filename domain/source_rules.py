@@ -17,7 +17,7 @@ MAX_BULK = 10_000
 
 
 def check_key(key: str, field: str = "key") -> list[FieldViolation]:
-    if not KEY_RE.match(key):
+    if not KEY_RE.fullmatch(key):
         return [FieldViolation(field, "must be 1-255 letters, digits, '_' or '-'")]
     return []
 
@@ -45,7 +45,7 @@ def check_display_name(name: str, field: str = "name") -> list[FieldViolation]:
 
 
 def check_project_slug(slug: str, field: str = "slug") -> list[FieldViolation]:
-    if not slug or len(slug) > 64 or not NAME_RE.match(slug):
+    if not slug or len(slug) > 64 or not NAME_RE.fullmatch(slug):
         return [
             FieldViolation(field, "must be 1-64 lowercase letters, digits and single hyphens")
         ]
@@ -55,7 +55,7 @@ def check_project_slug(slug: str, field: str = "slug") -> list[FieldViolation]:
 def check_environment_slug(slug: str, field: str = "environment") -> list[FieldViolation]:
     if not slug:
         return [FieldViolation(field, "is required")]
-    if len(slug) > MAX_ENVIRONMENT or not ENVIRONMENT_RE.match(slug):
+    if len(slug) > MAX_ENVIRONMENT or not ENVIRONMENT_RE.fullmatch(slug):
         return [
             FieldViolation(
                 field, "must be an environment slug (lowercase letters, digits, '-' or '_')"
