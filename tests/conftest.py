@@ -10,14 +10,13 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
-from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
-from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as source_api
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grpc
+from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
+from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
 from adapters.envelope import RootKey
-
 from service.config import Config
 from service.server import SecretSyncServer
 
