@@ -71,7 +71,7 @@ class RootKey:
             raise RootKeyError(f"the root key must be {KEY_BYTES} bytes (base64-encoded)")
         self._aead = AESGCM(key)
         self.key_id = hashlib.sha256(b"root-key-id" + key).hexdigest()[:8]
-        self._ciphers: dict[str, ProjectCipher] = {}
+        self._ciphers: dict[tuple[str, str], ProjectCipher] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -102,14 +102,14 @@ class RootKey:
 
     def cipher_for(self, project_id: str, wrapped_data_key: str) -> ProjectCipher:
         with self._lock:
-            cipher = self._ciphers.get(project_id)
+            cipher = self._ciphers.get((project_id, wrapped_data_key))
         if cipher is None:
             key_id, _, sealed = wrapped_data_key.partition(".")
             if key_id != self.key_id:
                 raise RootKeyError(f"project {project_id} is wrapped by another root key")
             cipher = ProjectCipher(_open(self._aead, sealed, _aad(project_id)))
             with self._lock:
-                self._ciphers[project_id] = cipher
+                self._ciphers[(project_id, wrapped_data_key)] = cipher
         return cipher
 
 

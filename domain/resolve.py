@@ -43,10 +43,15 @@ class ReferenceProblem(Exception):
 
 
 class Sources:
-    """Loads each folder once and remembers where each merged key comes from."""
+    """Loads each folder once and remembers where each merged key comes from.
 
-    def __init__(self, load: Loader) -> None:
+    `strict` refuses an import cycle (for checking a write); otherwise the import
+    that would close a cycle is skipped, so resolution still gives an answer.
+    """
+
+    def __init__(self, load: Loader, *, strict: bool = True) -> None:
         self._load = load
+        self._strict = strict
         self._folders: dict[Place, SourceFolder | None] = {}
         self._origins: dict[Place, dict[str, Place]] = {}
 
@@ -60,6 +65,8 @@ class Sources:
         if place in self._origins:
             return self._origins[place]
         if place in chain:
+            if not self._strict:
+                return {}
             raise FailedPrecondition(
                 "import cycle: " + " -> ".join(f"{e}:{p}" for e, p in (*chain, place)),
                 "IMPORT_CYCLE",
@@ -80,7 +87,7 @@ class Sources:
 
 
 def resolve(environment: str, path: str, load: Loader) -> Resolution:
-    sources = Sources(load)
+    sources = Sources(load, strict=False)
     resolution = Resolution()
     for key, origin in sorted(sources.origins((environment, path)).items()):
         try:

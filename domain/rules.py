@@ -22,7 +22,8 @@ MAX_NAME = 64
 MAX_DESCRIPTION = 256
 ENVIRONMENT_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 MAX_ENVIRONMENT = 64
-PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# No '.' in folder names: references (${env.a.b.KEY}) separate folders with '.'.
+PATH_SEGMENT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_PATH = 512
 MAX_PATH_DEPTH = 20
 KEY_VAULT_SUFFIXES = (
@@ -167,7 +168,7 @@ def normalise_secret_path(
             return path, [
                 FieldViolation(
                     field,
-                    "folder names are 1-64 letters, digits, '_', '-' or '.'",
+                    "folder names are 1-64 letters, digits, '_' or '-'",
                 )
             ]
     return trimmed, []
