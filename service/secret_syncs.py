@@ -25,7 +25,7 @@ from domain.errors import (
 )
 from domain.name_claim import NameClaim, sync_names
 from domain.options import ImportBehavior, JobKind
-from domain.rules import check_request_id, check_settings, check_uuid
+from domain.rules import SyncSettings, check_request_id, check_settings, check_uuid
 from domain.secret_sync import SecretSync
 from service.call_context import CallContext
 from service.config import APP_NAME
@@ -62,7 +62,7 @@ class SecretSyncs(Application[UUID]):
 
     # --- commands ------------------------------------------------------------
 
-    def create(self, project_id: str, settings: Any, ctx: CallContext) -> Written:
+    def create(self, project_id: str, settings: SyncSettings, ctx: CallContext) -> Written:
         settings, violations = check_settings(
             settings, allow_loopback_vaults=self.allow_loopback_vaults
         )
