@@ -113,7 +113,7 @@ def plan_sync(
 ) -> Plan:
     """`managed` is keyed by lowercase vault name; `fingerprint` hashes a value."""
     plan = Plan()
-    names, plan.blocking = _names(source, target, plan)
+    names, plan.blocking = _names(source, problems, target, plan)
     if plan.blocking:
         return Plan(blocking=plan.blocking)
     for key, why in sorted(problems.items()):
@@ -140,30 +140,36 @@ def plan_sync(
 
 
 def _names(
-    source: Mapping[str, str], target: SyncTarget, plan: Plan
+    source: Mapping[str, str], problems: Mapping[str, str], target: SyncTarget, plan: Plan
 ) -> tuple[dict[str, tuple[str, str]], list[str]]:
-    """Lowercase name -> (name, key) for writable keys; collisions block the sync."""
+    """Lowercase name -> (name, key) for writable keys; collisions block the sync.
+
+    Collisions are looked for among every key, failing ones included: a failing
+    key keeps its vault secret, so no other key may write over it.
+    """
     by_name: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for key, value in source.items():
+    for key in {*source, *problems}:
         name = vault_name(key, target.key_schema, target.environment)
-        if not is_valid_vault_name(name):
-            plan.steps.append(
-                Step(Action.FAIL, name, key, f"{name!r} is not a valid Key Vault name "
-                     "(1-127 letters, digits and '-')")
-            )
-        elif len(value) > MAX_VALUE_CHARS:
-            plan.steps.append(
-                Step(Action.FAIL, name, key, f"value is longer than {MAX_VALUE_CHARS} characters")
-            )
-        else:
-            by_name[name.lower()].append((name, key))
+        by_name[name.lower()].append((name, key))
     blocking = [
         f"keys {', '.join(sorted(k for _, k in pairs))} all become the vault name "
         f"{pairs[0][0]!r} (Key Vault names ignore case and '_' becomes '-')"
         for pairs in by_name.values()
         if len(pairs) > 1
     ]
-    return {lower: pairs[0] for lower, pairs in by_name.items()}, sorted(blocking)
+    writable: dict[str, tuple[str, str]] = {}
+    for lower, [(name, key)] in ((k, v) for k, v in by_name.items() if len(v) == 1):
+        if key in problems:
+            continue
+        if not is_valid_vault_name(name):
+            why = f"{name!r} is not a valid Key Vault name (1-127 letters, digits and '-')"
+            plan.steps.append(Step(Action.FAIL, name, key, why))
+        elif len(source[key]) > MAX_VALUE_CHARS:
+            why = f"value is longer than {MAX_VALUE_CHARS} characters"
+            plan.steps.append(Step(Action.FAIL, name, key, why))
+        else:
+            writable[lower] = (name, key)
+    return writable, sorted(blocking)
 
 
 def _plan_key(

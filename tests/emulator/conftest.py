@@ -1,0 +1,117 @@
+"""Fixtures: a fresh emulator per test, and real SDK clients pointed at it.
+
+No fixture here may be called "server": tests/conftest.py treats that name as the gRPC
+service and would start one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+from azure.identity import ClientSecretCredential
+from azure.keyvault.secrets import SecretClient
+
+from adapters.keyvault_emulator import KeyVaultEmulator
+
+ClientFactory = Callable[..., SecretClient]
+
+
+@pytest.fixture
+def emulator() -> Iterator[KeyVaultEmulator]:
+    with KeyVaultEmulator() as running:
+        yield running
+
+
+def credential_for(emulator: KeyVaultEmulator, **overrides: Any) -> ClientSecretCredential:
+    return ClientSecretCredential(**{**emulator.credential_kwargs(), **overrides})
+
+
+@pytest.fixture
+def make_client(emulator: KeyVaultEmulator) -> Iterator[ClientFactory]:
+    """SecretClient(vault_url, credential, **kwargs) built the documented way."""
+    made: list[SecretClient] = []
+
+    def make(credential: ClientSecretCredential | None = None, **kwargs: Any) -> SecretClient:
+        client = SecretClient(
+            vault_url=emulator.url,
+            credential=credential or credential_for(emulator),
+            verify_challenge_resource=False,
+            connection_verify=str(emulator.ca_path),
+            **kwargs,
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client: ClientFactory) -> SecretClient:
+    """Default azure-core retries (10, honouring Retry-After)."""
+    return make_client()
+
+
+@pytest.fixture
+def raw_client(make_client: ClientFactory) -> SecretClient:
+    """No azure-core retries: errors surface as the vault sent them."""
+    return make_client(retry_total=0)
+
+
+def inner_code(error: Any) -> str | None:
+    """The innererror code of an azure-core HttpResponseError."""
+    inner = getattr(error.error, "innererror", None) or {}
+    return inner.get("code")
+
+
+VAULT_SCOPE = "https://vault.azure.net/.default"
+
+
+def access_token(emulator: KeyVaultEmulator, scope: str = VAULT_SCOPE) -> str:
+    response = requests.post(
+        f"{emulator.url}/{emulator.tenant_id}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": emulator.client_id,
+            "client_secret": emulator.client_secret,
+            "scope": scope,
+        },
+        verify=str(emulator.ca_path),
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def vault_request(
+    emulator: KeyVaultEmulator,
+    method: str,
+    path: str,
+    *,
+    token: str | None = "auto",
+    api_version: str | None = "7.5",
+    **kwargs: Any,
+) -> requests.Response:
+    """A plain HTTPS request to the vault, authorised unless token=None."""
+    headers = dict(kwargs.pop("headers", {}))
+    if token == "auto":
+        token = access_token(emulator)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    params = dict(kwargs.pop("params", {}))
+    if api_version:
+        params["api-version"] = api_version
+    url = path if path.startswith("https://") else emulator.url + path
+    return requests.request(
+        method,
+        url,
+        headers=headers,
+        params=params,
+        verify=str(emulator.ca_path),
+        timeout=10,
+        **kwargs,
+    )
