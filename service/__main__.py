@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 
 from service.config import Config
+from service.logs import setup_logging
 from service.rebuild import rebuild
 from service.server import SecretSyncServer
 
@@ -42,11 +43,6 @@ def configure(args: argparse.Namespace) -> Config:
         config = replace(config, listen=args.listen)
     if getattr(args, "dev", False):
         config = replace(config, dev_mode=True)
-    logging.basicConfig(
-        level=config.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
     return config
 
 
@@ -66,10 +62,14 @@ def serve(config: Config) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     config = configure(args)
-    if args.command == "rebuild":
-        rebuild(config)
-    else:
-        serve(config)
+    listener = setup_logging(config.log_level)
+    try:
+        if args.command == "rebuild":
+            rebuild(config)
+        else:
+            serve(config)
+    finally:
+        listener.stop()  # flushes what is queued
 
 
 if __name__ == "__main__":

@@ -102,8 +102,10 @@ def persistence_env(database_url: str) -> dict[str, str]:
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_SCHEMA": query.get("schema", ["public"])[0],
-            "POSTGRES_POOL_SIZE": query.get("pool_size", ["10"])[0],
-            "POSTGRES_MAX_OVERFLOW": "20",
+            # Each process opens four pools (event stores and views of syncs and
+            # sources): keep few connections open when idle, grow under load.
+            "POSTGRES_POOL_SIZE": query.get("pool_size", ["2"])[0],
+            "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", ["10"])[0],
         }
     raise ValueError(
         f"SECRET_SYNC_DATABASE_URL must start with sqlite:/// or postgresql://, "

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import ApplicationRecorder, Tracking
 from eventsourcing.projection import Projection
+from eventsourcing.utils import get_topic
 
 from adapters.sync_view import SecretSyncView, SyncRow
 from domain.secret_sync import SecretSync
@@ -15,8 +16,32 @@ from domain.snapshot import decode, encode
 from service.progress import Progress
 
 
+def sync_event_topics() -> tuple[str, ...]:
+    """Topics of every SecretSync event: the projection is fed only these."""
+    return tuple(
+        get_topic(cls)
+        for cls in vars(SecretSync).values()
+        if isinstance(cls, type) and issubclass(cls, SecretSync.Event)
+    )
+
+
+SYNC_EVENT_TOPICS = sync_event_topics()
+
+
+def latest_sync_event(recorder: ApplicationRecorder, after: int = 0) -> int:
+    """Position of the newest SecretSync event after `after` (or `after` if none)."""
+    while True:
+        batch = recorder.select_notifications(
+            start=after, limit=1000, topics=SYNC_EVENT_TOPICS, inclusive_of_start=False
+        )
+        if not batch:
+            return after
+        after = batch[-1].id
+
+
 class SecretSyncProjection(Projection[SecretSyncView]):
     name = "secret_syncs_view"
+    topics = SYNC_EVENT_TOPICS
 
     def __init__(self, view: SecretSyncView) -> None:
         super().__init__(view)
@@ -24,7 +49,7 @@ class SecretSyncProjection(Projection[SecretSyncView]):
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        """Events of other aggregates (name claims) only move the position."""
+        """Other events are not delivered (see `topics`); if one is, it only moves on."""
         self.view.insert_tracking(tracking)
         self.progress.advance(tracking.notification_id)
 

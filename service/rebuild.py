@@ -9,6 +9,7 @@ import logging
 import sys
 
 from service.config import Config
+from service.projection import latest_sync_event
 from service.server import start_projection
 
 log = logging.getLogger("secretsync.rebuild")
@@ -18,7 +19,7 @@ def rebuild(config: Config, report_every: float = 1.0) -> int:
     """Replay every event into an emptied view; return how many syncs it holds."""
     runner = start_projection(config, reset=True)
     try:
-        target = runner.app.recorder.max_notification_id() or 0
+        target = latest_sync_event(runner.app.recorder)
         progress = runner.projection.progress  # type: ignore[attr-defined]
         while not progress.wait_for_position(target, report_every):
             runner.run_forever(timeout=0)  # re-raises a projection error, if any

@@ -7,7 +7,7 @@ for the read model to include it (read-your-writes).
 from __future__ import annotations
 
 import uuid
-from dataclasses import astuple, dataclass, replace
+from dataclasses import asdict, astuple, dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -69,8 +69,9 @@ class SecretSyncs(Application[UUID]):
         require(check_uuid("project_id", project_id) + violations + _request_id(ctx))
         project_id = project_id.lower()
         source = self.sources.locate(project_id, settings.environment, settings.secret_path)
-        sync = SecretSync.create(project_id, settings, ctx.actor, ctx.request_id)
-        sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
+        sync = SecretSync.create(
+            project_id, settings, ctx.actor, ctx.request_id, source=asdict(source)
+        )
         claim = self._claim(project_id, settings.name)
         self._take(claim, sync)
         job_id = ""
@@ -229,7 +230,12 @@ class SecretSyncs(Application[UUID]):
             raise ConcurrentChange(
                 "another call changed this secret sync at the same moment; read it again"
             ) from None
-        return max((r.notification.id for r in recordings), default=0)
+        # The position the view will reach: that of the last sync event (the
+        # projection is not fed name claims).
+        return max(
+            (r.notification.id for r in recordings if isinstance(r.domain_event, SecretSync.Event)),
+            default=0,
+        )
 
 
 def new_job_id() -> str:

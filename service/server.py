@@ -27,7 +27,7 @@ from adapters.sync_view import SecretSyncView
 from service.auto_sync import AutoSync, SourceChanges
 from service.config import Config
 from service.interceptors import CallLogInterceptor
-from service.projection import SecretSyncProjection
+from service.projection import SecretSyncProjection, latest_sync_event
 from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
 from service.servicer import SecretSyncServicer
@@ -191,10 +191,10 @@ class SecretSyncServer:
         'Caught up' means it has projected every event that existed one check
         ago, so steady writes do not make the status flap.
         """
-        target = None
+        target, latest = None, 0
         while not self.stopping.wait(HEALTH_CHECK_SECONDS):
             try:
-                latest = self.app.recorder.max_notification_id() or 0
+                latest = latest_sync_event(self.app.recorder, latest)
                 projected = self.view.max_tracking_id(self.app.name) or 0
                 healthy = (
                     target is not None and projected >= target and not self.projection_failed
