@@ -34,6 +34,9 @@ def etag_for(sync_id: UUID, version: int) -> str:
     return digest
 
 
+NO_SOURCE = {"folder_id": "", "environment_id": "", "environment_name": "", "problem": ""}
+
+
 def empty_job() -> dict[str, Any]:
     return {
         "status": None,  # JobStatus value of the latest requested job
@@ -58,18 +61,26 @@ class SecretSync(Aggregate):
     class Created(Event, Aggregate.Created):
         project_id: str
         settings: dict[str, Any]
+        source: dict[str, str]  # the folder read: folder_id, environment_id and _name
 
-    def __init__(self, project_id: str, settings: dict[str, Any]) -> None:
+    def __init__(
+        self, project_id: str, settings: dict[str, Any], source: dict[str, str]
+    ) -> None:
         self.project_id = project_id
         for field in SETTINGS_FIELDS:
             setattr(self, field, settings[field])
         self.jobs = {kind.value: empty_job() for kind in JobKind}
-        self.source = {"folder_id": "", "environment_id": "", "environment_name": "", "problem": ""}
+        self.source = {**NO_SOURCE, **source, "problem": ""}
         self.deleted = False
 
     @classmethod
     def create(
-        cls, project_id: str, settings: SyncSettings, actor: str, request_id: str
+        cls,
+        project_id: str,
+        settings: SyncSettings,
+        actor: str,
+        request_id: str,
+        source: dict[str, str] | None = None,
     ) -> SecretSync:
         values = asdict(settings)
         values["initial_sync_behavior"] = settings.initial_sync_behavior.value  # type: ignore[union-attr]
@@ -77,6 +88,7 @@ class SecretSync(Aggregate):
             cls.Created,
             project_id=project_id,
             settings=values,
+            source=dict(source or NO_SOURCE),
             actor=actor,
             request_id=request_id,
         )
