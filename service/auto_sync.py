@@ -21,6 +21,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
 from adapters.sync_view import SecretSyncView, SyncFilter
+from domain.errors import FailedPrecondition
 from domain.folder import Folder
 from domain.resolve import folders_read_by
 from domain.snapshot import decode
@@ -58,6 +59,7 @@ class SourceChanges(Projection[TrackingRecorder]):
         self.first_change_at = 0.0
         self.last_change_at = 0.0
         self.repository: Any = None  # set by AutoSync: loads folders by id
+        self.wired = threading.Event()  # events wait for it: they may arrive first
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -70,6 +72,7 @@ class SourceChanges(Projection[TrackingRecorder]):
             with self.lock:
                 self.latest = tracking
             return
+        self.wired.wait()
         folder = self.repository.get(domain_event.originator_id)
         place = (folder.project_id, folder.environment, folder.path)
         now = time.monotonic()
@@ -112,6 +115,7 @@ class AutoSync:
         self.syncs = syncs
         self.view = view
         changes.repository = sources.repository
+        changes.wired.set()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="auto-sync")
 
@@ -150,17 +154,24 @@ class AutoSync:
             load = self.sources.folders_loader(project_id)
             for sync in self._syncs_of(project_id):
                 own = (sync.environment, sync.secret_path)
-                if own in gone:
-                    self.syncs.record_source_lost(
-                        str(sync.id), f"folder {own[0]}:{own[1]} was deleted", ctx
-                    )
-                    continue
+                if own in gone or (own in places and sync.source["problem"]):
+                    self._refresh_source(sync, ctx)
                 if sync.is_enabled and places & folders_read_by(*own, load):
                     requested += self.syncs.request_auto_sync(str(sync.id), ctx)
         if requested:
             log.info("auto-sync requested %s syncs for %s changed folders", requested,
                      len(changed))
         return requested
+
+    def _refresh_source(self, sync: Any, ctx: CallContext) -> None:
+        """Record on the sync whether its own folder is gone or back, as it is now."""
+        try:
+            self.sources.locate(sync.project_id, sync.environment, sync.secret_path)
+        except FailedPrecondition:
+            problem = f"folder {sync.environment}:{sync.secret_path} was deleted"
+            self.syncs.record_source_lost(str(sync.id), problem, ctx)
+        else:
+            self.syncs.record_source_found(str(sync.id), ctx)
 
     def _syncs_of(self, project_id: str) -> list[Any]:
         rows, after = [], ""

@@ -9,15 +9,17 @@ from typing import Any
 
 import grpc
 
+from domain.rules import check_request_id
 from service.call_context import current_request_id, new_request_id
 
 log = logging.getLogger("secretsync.calls")
 
 
 def _request_id(context: grpc.ServicerContext) -> str:
+    """The caller's x-request-id if usable, else a new one (a bad one is not an error)."""
     for key, value in context.invocation_metadata() or ():
-        if key == "x-request-id" and isinstance(value, str):
-            return value[:128]
+        if key == "x-request-id" and isinstance(value, str) and not check_request_id(value):
+            return value
     return new_request_id()
 
 
@@ -58,10 +60,14 @@ class CallLogInterceptor(grpc.ServerInterceptor):
         def logged(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             request_id = _begin(context)
             start = time.perf_counter()
+            cancelled = False
             try:
                 yield from behaviour(request, context)
+            except GeneratorExit:  # the client went away mid-stream
+                cancelled = True
+                raise
             finally:
-                _log(method, context, start, request_id)
+                _log(method, context, start, request_id, cancelled)
 
         return logged
 
@@ -73,8 +79,16 @@ def _begin(context: grpc.ServicerContext) -> str:
     return request_id
 
 
-def _log(method: str, context: grpc.ServicerContext, start: float, request_id: str) -> None:
-    code = context.code() or grpc.StatusCode.OK
+def _log(
+    method: str,
+    context: grpc.ServicerContext,
+    start: float,
+    request_id: str,
+    cancelled: bool = False,
+) -> None:
+    # A call the client abandoned has no code of its own: it is not active any more.
+    cancelled = cancelled or not context.is_active()
+    code = context.code() or (grpc.StatusCode.CANCELLED if cancelled else grpc.StatusCode.OK)
     name = code.name if isinstance(code, grpc.StatusCode) else str(code)
     log.info(
         "call method=%s code=%s duration_ms=%.1f request_id=%s",

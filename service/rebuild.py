@@ -30,6 +30,7 @@ def rebuild(config: Config, report_every: float = 1.0) -> int:
         return rows
     finally:
         runner.__exit__(None, None, None)
+        runner.view.datastore.close()  # type: ignore[attr-defined]
 
 
 def _report(done: int, total: int, width: int = 40) -> None:

@@ -180,7 +180,7 @@ class SecretSources(Application[UUID]):
         ctx: CallContext,
         field: str = "secrets",
     ) -> tuple[dict[str, int], Folder]:
-        require(_check_entries(entries, field))
+        self._place(project_id, environment, path, _check_entries(entries, field))
         folder = self.folder(project_id, environment, path)
         cipher = self.cipher(self.project(project_id))
         counts = folder.set_secrets(entries, cipher, ctx.actor, ctx.request_id)
@@ -192,7 +192,7 @@ class SecretSources(Application[UUID]):
     def get_secret(
         self, project_id: str, environment: str, path: str, key: str, version: int = 0
     ) -> tuple[dict[str, Any], str]:
-        require(check_key(key))
+        self._place(project_id, environment, path, check_key(key))
         folder = self.folder(project_id, environment, path)
         entry = folder.secret(key, version)
         return entry, folder.open_secret(key, self.cipher(self.project(project_id)), version)
@@ -211,7 +211,7 @@ class SecretSources(Application[UUID]):
     def delete_secret(
         self, project_id: str, environment: str, path: str, key: str, ctx: CallContext
     ) -> int:
-        require(check_key(key))
+        self._place(project_id, environment, path, check_key(key))
         folder = self.folder(project_id, environment, path)
         version = folder.delete_secret(key, ctx.actor, ctx.request_id)
         self.save(folder)
@@ -229,11 +229,10 @@ class SecretSources(Application[UUID]):
         source_path: str,
         ctx: CallContext,
     ) -> dict[str, str]:
-        folder = self.folder(project_id, environment, path)
         source_path, violations = normalise_secret_path(source_path, "secret_import.path")
-        require(
-            check_environment_slug(source_environment, "secret_import.environment") + violations
-        )
+        violations += check_environment_slug(source_environment, "secret_import.environment")
+        self._place(project_id, environment, path, violations)
+        folder = self.folder(project_id, environment, path)
         try:
             self.folder(project_id, source_environment, source_path)
         except NotFound as missing:
@@ -242,7 +241,10 @@ class SecretSources(Application[UUID]):
             ) from None
         import_id = str(uuid.uuid4())
         folder.add_import(import_id, source_environment, source_path, ctx.actor, ctx.request_id)
-        Sources(self._loader(folder)).origins((folder.environment, folder.path))  # cycles?
+        load = self._loader(folder)
+        Sources(load).origins((folder.environment, folder.path))  # an import cycle?
+        # A reference of this folder may now resolve through the import, into a cycle.
+        check_reference_cycles(folder.environment, folder.path, list(folder.secrets), load)
         self.save(folder)
         return folder.imports[-1]
 
@@ -250,7 +252,7 @@ class SecretSources(Application[UUID]):
     def delete_import(
         self, project_id: str, environment: str, path: str, import_id: str, ctx: CallContext
     ) -> None:
-        require(check_uuid("import_id", import_id))
+        self._place(project_id, environment, path, check_uuid("import_id", import_id))
         folder = self.folder(project_id, environment, path)
         folder.remove_import(import_id, ctx.actor, ctx.request_id)
         self.save(folder)
@@ -291,10 +293,21 @@ class SecretSources(Application[UUID]):
         assert isinstance(registry, ProjectRegistry)
         return registry
 
-    def _place(self, project_id: str, environment: str, path: str) -> str:
+    def _place(
+        self,
+        project_id: str,
+        environment: str,
+        path: str,
+        more: list[FieldViolation] | None = None,
+    ) -> str:
+        """Check where a request points, together with its other fields (`more`)."""
         path, violations = normalise_secret_path(path, "path")
-        require(check_uuid("project_id", project_id) + check_environment_slug(environment)
-                + violations)
+        require(
+            check_uuid("project_id", project_id)
+            + check_environment_slug(environment)
+            + violations
+            + (more or [])
+        )
         return path
 
     def _folder_or_none(self, project_id: str, environment: str, path: str) -> Folder | None:

@@ -178,6 +178,15 @@ class SecretSyncs(Application[UUID]):
         sync.lose_source(problem, ctx.actor, ctx.request_id)
         self._save(sync)
 
+    def record_source_found(self, sync_id: str, ctx: CallContext) -> None:
+        """The folder is back: clear the sync's source problem."""
+        sync = self.get_sync(sync_id)
+        try:
+            self._check_source(sync, ctx)
+        except FailedPrecondition:
+            return
+        self._save(sync)
+
     def _check_source(self, sync: SecretSync, ctx: CallContext) -> None:
         """Refuse jobs on a sync whose folder is gone (FAILED_PRECONDITION naming it)."""
         source = self.sources.locate(sync.project_id, sync.environment, sync.secret_path)

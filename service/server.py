@@ -172,8 +172,9 @@ class SecretSyncServer:
         self.server.stop(grace).wait()
         self.auto_sync.stop()
         self.progress.stop()
-        self.source_runner.__exit__(None, None, None)
-        self.runner.__exit__(None, None, None)
+        for runner in (self.source_runner, self.runner):
+            runner.__exit__(None, None, None)  # closes the application, not the view
+            runner.view.datastore.close()  # type: ignore[attr-defined]
         log.info("stopped")
 
     def wait(self) -> None:
