@@ -62,7 +62,9 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
 
     def _select(self, where: str, params: list[Any], tail: str = "") -> list[SyncRow]:
         statement = self._sql(f"SELECT {COLUMNS} FROM {{view}} WHERE {where} {tail}")
-        with self.datastore.transaction(commit=False) as curs:
+        # One statement on an autocommit connection: a round trip, not three
+        # (BEGIN, SELECT, ROLLBACK) as a transaction would cost.
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params, prepare=True)
             return [SyncRow(**r) for r in curs.fetchall()]
 

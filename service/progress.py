@@ -17,6 +17,7 @@ class Progress:
         self._position = 0
         self._changes: defaultdict[str, int] = defaultdict(int)
         self._stopped = False
+        self._watchers_released = False
 
     @property
     def position(self) -> int:
@@ -43,13 +44,17 @@ class Progress:
         """Block until `sync_id` changed since `seen` (or timeout); return the new count."""
         with self._condition:
             self._condition.wait_for(
-                lambda: self._changes[sync_id] != seen or self._stopped, timeout
+                lambda: self._changes[sync_id] != seen
+                or self._stopped
+                or self._watchers_released,
+                timeout,
             )
             return self._changes[sync_id]
 
-    def wake_all(self) -> None:
-        """Wake every waiter so it can look at the world again (e.g. shutdown)."""
+    def release_watchers(self) -> None:
+        """Shutdown: change waits return at once; writers still wait for their position."""
         with self._condition:
+            self._watchers_released = True
             self._condition.notify_all()
 
     def stop(self) -> None:

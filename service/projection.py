@@ -14,6 +14,7 @@ from adapters.sync_view import SecretSyncView, SyncRow
 from domain.secret_sync import SecretSync
 from domain.snapshot import decode, encode
 from service.progress import Progress
+from service.read_cache import ReadCache
 
 
 def sync_event_topics() -> tuple[str, ...]:
@@ -46,6 +47,7 @@ class SecretSyncProjection(Projection[SecretSyncView]):
     def __init__(self, view: SecretSyncView) -> None:
         super().__init__(view)
         self.progress = Progress()
+        self.read_cache = ReadCache()
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -70,6 +72,7 @@ class SecretSyncProjection(Projection[SecretSyncView]):
             self.view.delete_row(sync_id, tracking)
         else:
             self.view.save_row(to_row(sync), tracking)
+        self.read_cache.changed(sync_id)  # before writers waiting on progress go on
         self.progress.advance(tracking.notification_id, sync_id)
 
 

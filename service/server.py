@@ -121,7 +121,12 @@ class SecretSyncServer:
         )
         api_grpc.add_SecretSyncServiceServicer_to_server(
             SecretSyncServicer(
-                self.app, self.view, self.progress, config.write_wait_seconds, self.stopping
+                self.app,
+                self.view,
+                self.progress,
+                config.write_wait_seconds,
+                self.stopping,
+                self.runner.projection.read_cache,  # type: ignore[attr-defined]
             ),
             self.server,
         )
@@ -168,7 +173,7 @@ class SecretSyncServer:
         log.info("shutting down: draining calls for up to %ss", grace)
         self.stopping.set()
         self.health.enter_graceful_shutdown()
-        self.progress.wake_all()
+        self.progress.release_watchers()
         self.server.stop(grace).wait()
         self.auto_sync.stop()
         self.progress.stop()

@@ -21,6 +21,7 @@ from service import convert
 from service.call_context import call_context
 from service.grpc_errors import to_status, translate_errors
 from service.progress import Progress
+from service.read_cache import ReadCache
 from service.secret_syncs import SecretSyncs, Written
 
 DEFAULT_PAGE_SIZE = 50
@@ -37,10 +38,12 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         progress: Progress,
         write_wait_seconds: float,
         stopping: threading.Event,
+        read_cache: ReadCache,
     ) -> None:
         self.app = app
         self.view = view
         self.progress = progress
+        self.read_cache = read_cache
         self.write_wait_seconds = write_wait_seconds
         self.stopping = stopping
 
@@ -125,18 +128,26 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         self, request: api.GetSecretSyncRequest, context: grpc.ServicerContext
     ) -> api.GetSecretSyncResponse:
         if request.id:
-            require(check_uuid("id", request.id))
-            row = self.view.get_row(request.id.lower())
-            missing = f"secret sync {request.id} not found"
-        else:
-            require(
-                check_uuid("project_id", request.project_id) + check_name(request.name)
-            )
-            row = self.view.find_row(request.project_id.lower(), request.name)
-            missing = f"no secret sync named {request.name!r} in project {request.project_id}"
+            return self._get_by_id(request.id)
+        require(check_uuid("project_id", request.project_id) + check_name(request.name))
+        row = self.view.find_row(request.project_id.lower(), request.name)
         if row is None:
-            raise SecretSyncNotFound(missing)
+            raise SecretSyncNotFound(
+                f"no secret sync named {request.name!r} in project {request.project_id}"
+            )
         return api.GetSecretSyncResponse(secret_sync=_proto(row))
+
+    def _get_by_id(self, sync_id: str) -> api.GetSecretSyncResponse:
+        require(check_uuid("id", sync_id))
+        key = sync_id.lower()
+        answer, generation = self.read_cache.get(key)
+        if answer is None:
+            row = self.view.get_row(key)
+            if row is None:
+                raise SecretSyncNotFound(f"secret sync {sync_id} not found")
+            answer = api.GetSecretSyncResponse(secret_sync=_proto(row))
+            self.read_cache.put(key, generation, answer)
+        return answer
 
     @translate_errors
     def ListSecretSyncs(
