@@ -15,13 +15,24 @@ import sys
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
+class _QueueHandler(logging.handlers.QueueHandler):
+    """Hands records over unformatted: the writer thread formats them.
+
+    The standard QueueHandler formats in the caller's thread, which is the
+    cost we want off the call path. Our log calls pass only immutable values.
+    """
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
 def setup_logging(level: str) -> logging.handlers.QueueListener:
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     writer = logging.StreamHandler(sys.stderr)
     writer.setFormatter(logging.Formatter(FORMAT))
     listener = logging.handlers.QueueListener(records, writer, respect_handler_level=True)
     root = logging.getLogger()
-    root.handlers[:] = [logging.handlers.QueueHandler(records)]
+    root.handlers[:] = [_QueueHandler(records)]
     root.setLevel(level)
     listener.start()
     return listener

@@ -68,21 +68,27 @@ class SecretSyncs(Application[UUID]):
         )
         require(check_uuid("project_id", project_id) + violations + _request_id(ctx))
         project_id = project_id.lower()
-        source = self.sources.locate(project_id, settings.environment, settings.secret_path)
-        sync = SecretSync.create(
-            project_id, settings, ctx.actor, ctx.request_id, source=asdict(source)
-        )
-        claim = self._claim(project_id, settings.name)
-        self._take(claim, sync)
-        job_id = ""
-        if settings.is_enabled:
-            job_id = new_job_id()
-            sync.request_sync(job_id, "created", ctx.actor, ctx.request_id)
-        try:
-            return Written(sync, self._save(sync, claim), job_id)
-        except ConcurrentChange:  # another create claimed the name first
-            taken = f"the name {settings.name!r} is taken in project {project_id}"
-            raise NameTaken(taken) from None
+        source = asdict(self.sources.locate(project_id, settings.environment, settings.secret_path))
+        # Most names are new: the first try claims without reading the claim; only
+        # after a clash is it read (a failed save consumes the pending events, so
+        # each try builds its aggregates afresh).
+        for first_try in (True, False):
+            sync = SecretSync.create(project_id, settings, ctx.actor, ctx.request_id, source)
+            job_id = ""
+            if settings.is_enabled:
+                job_id = new_job_id()
+                sync.request_sync(job_id, "created", ctx.actor, ctx.request_id)
+            scope = sync_names(project_id)
+            claim = NameClaim(scope, settings.name) if first_try else self._claim(
+                project_id, settings.name
+            )
+            self._take(claim, sync)  # NAME_TAKEN if another sync holds it
+            try:
+                return Written(sync, self._save(sync, claim), job_id)
+            except ConcurrentChange:
+                continue
+        taken = f"the name {settings.name!r} is taken in project {project_id}"
+        raise NameTaken(taken)
 
     def update(
         self, sync_id: str, etag: str, fields: dict[str, Any], ctx: CallContext
