@@ -27,6 +27,12 @@ class _QueueHandler(logging.handlers.QueueHandler):
 
 
 def setup_logging(level: str) -> logging.handlers.QueueListener:
+    # Our format uses none of these; the logging docs' "Optimization" section names
+    # them as the per-record costs to switch off (caller lookup walks the stack).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     writer = logging.StreamHandler(sys.stderr)
     writer.setFormatter(logging.Formatter(FORMAT))

@@ -3,7 +3,8 @@
 Phase 1, GetSecretSync: our server (SQLite with WARNING and with INFO logging,
 PostgreSQL with WARNING) and the echo server, each a subprocess, rounds alternated.
 Phase 2, CreateSecretSync on PostgreSQL: our server beside a bare eventsourcing
-save loop, rounds alternated. Progress goes to stderr.
+save loop, rounds alternated. Phase 3, the secret source on PostgreSQL: bulk set of
+10,000 secrets and resolve latency. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tests.bench.report import Timing, render
 from tests.bench.seed import create_sync, fetch_sync, project_with_folder
 from tests.bench.servers import REPO, ServerProcess, start_echo, start_ours
 from tests.bench.settings import Settings
+from tests.bench.source_bench import SourceBench, bench_source, render_source
 
 # PostgreSQL connections a phase may hold (others' tests share the server): ours has
 # four pools that can grow to 12 connections each, plus LISTEN connections; the bare
@@ -101,6 +103,16 @@ def create_phase(settings: Settings, workdir: Path, waits: list[float]) -> Creat
         return bench_create(server, server_url, bare_url, project_id, plan)
 
 
+def source_phase(settings: Settings, workdir: Path, waits: list[float]) -> SourceBench:
+    with ExitStack() as stack:
+        waits.append(wait_for_connection_slots(GET_PHASE_CONNECTIONS))
+        url = stack.enter_context(fresh_schema())
+        server = started(stack, start_ours("ours, PostgreSQL, WARNING log", url, "WARNING",
+                                           workdir))
+        say("phase 3: the secret source (bulk set, resolve) on PostgreSQL")
+        return bench_source(server.target, settings.rounds)
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = parse_args(sys.argv[1:] if argv is None else argv)
     begun, clock = datetime.now(UTC), time.monotonic()
@@ -110,8 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="secretsync-bench-") as tmp:
         get_rows, response_bytes = get_phase(settings, Path(tmp), waits)
         create = create_phase(settings, Path(tmp), waits)
+        source = source_phase(settings, Path(tmp), waits)
     timing = Timing(begun, time.monotonic() - clock, sum(waits))
     markdown = render(settings, facts, timing, get_rows, response_bytes, create)
+    markdown += render_source(source)
     settings.output.write_text(markdown)
     say(f"wrote {settings.output} in {time.monotonic() - clock:.0f} s")
 
