@@ -8,10 +8,12 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
-from adapters.sync_view import COLUMNS, SecretSyncView, SyncFilter, SyncRow, filter_clauses
+from adapters.sync_view import COLUMNS, SecretSyncView, SyncRow
 
 
 class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
+    placeholder = "%s"
+
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.sql_create_statements += [
@@ -67,21 +69,6 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params, prepare=True)
             return [SyncRow(**r) for r in curs.fetchall()]
-
-    def get_row(self, sync_id: str) -> SyncRow | None:
-        rows = self._select("id = %s", [sync_id])
-        return rows[0] if rows else None
-
-    def find_row(self, project_id: str, name: str) -> SyncRow | None:
-        rows = self._select("project_id = %s AND name = %s", [project_id, name])
-        return rows[0] if rows else None
-
-    def list_rows(self, query: SyncFilter) -> list[SyncRow]:
-        where, params = filter_clauses(query, "%s")
-        return self._select(where, [*params, query.limit], "ORDER BY name LIMIT %s")
-
-    def all_rows(self) -> list[SyncRow]:
-        return self._select("TRUE", [], "ORDER BY id")
 
     def reset(self, application_name: str) -> None:
         with self.datastore.transaction(commit=True) as curs:

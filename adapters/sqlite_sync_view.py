@@ -7,7 +7,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from adapters.sync_view import COLUMNS, SecretSyncView, SyncFilter, SyncRow, filter_clauses
+from adapters.sync_view import COLUMNS, SecretSyncView, SyncRow
 
 
 class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
@@ -51,21 +51,6 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT {COLUMNS} FROM secret_syncs WHERE {where} {tail}", params)
             return [SyncRow(*tuple(r)) for r in c.fetchall()]
-
-    def get_row(self, sync_id: str) -> SyncRow | None:
-        rows = self._select("id = ?", [sync_id])
-        return rows[0] if rows else None
-
-    def find_row(self, project_id: str, name: str) -> SyncRow | None:
-        rows = self._select("project_id = ? AND name = ?", [project_id, name])
-        return rows[0] if rows else None
-
-    def list_rows(self, query: SyncFilter) -> list[SyncRow]:
-        where, params = filter_clauses(query, "?")
-        return self._select(where, [*params, query.limit], "ORDER BY name LIMIT ?")
-
-    def all_rows(self) -> list[SyncRow]:
-        return self._select("1 = 1", [], "ORDER BY id")
 
     def reset(self, application_name: str) -> None:
         with self.datastore.transaction(commit=True) as c:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
@@ -49,18 +50,29 @@ class SecretSyncView(TrackingRecorder):
     def delete_row(self, sync_id: str, tracking: Tracking) -> None:
         """Remove the row, and record the tracking position."""
 
-    @abstractmethod
-    def get_row(self, sync_id: str) -> SyncRow | None: ...
+    placeholder = "?"  # the driver's parameter marker
 
     @abstractmethod
-    def find_row(self, project_id: str, name: str) -> SyncRow | None: ...
+    def _select(self, where: str, params: list[Any], tail: str = "") -> list[SyncRow]:
+        """Rows matching a WHERE clause written with `placeholder`."""
 
-    @abstractmethod
-    def list_rows(self, query: SyncFilter) -> list[SyncRow]: ...
+    def get_row(self, sync_id: str) -> SyncRow | None:
+        rows = self._select(f"id = {self.placeholder}", [sync_id])
+        return rows[0] if rows else None
 
-    @abstractmethod
+    def find_row(self, project_id: str, name: str) -> SyncRow | None:
+        mark = self.placeholder
+        rows = self._select(f"project_id = {mark} AND name = {mark}", [project_id, name])
+        return rows[0] if rows else None
+
+    def list_rows(self, query: SyncFilter) -> list[SyncRow]:
+        where, params = filter_clauses(query, self.placeholder)
+        tail = f"ORDER BY name LIMIT {self.placeholder}"
+        return self._select(where, [*params, query.limit], tail)
+
     def all_rows(self) -> list[SyncRow]:
         """Every row, ordered by id (for rebuild checks and tooling)."""
+        return self._select("1 = 1", [], "ORDER BY id")
 
     @abstractmethod
     def reset(self, application_name: str) -> None:
