@@ -1,0 +1,150 @@
+"""Carrying out a sync plan against a vault: the engine's side of one sync job.
+
+The planner decides (domain/plan.py); this writes, in parallel within the
+adapter's pacing, and reports per key. One key's failure never stops the others.
+Outcomes name keys and Azure error codes, never values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.options import MAX_JOB_MESSAGE
+from domain.plan import (
+    OWNER_TAG,
+    Action,
+    ManagedKey,
+    Plan,
+    Step,
+    SyncTarget,
+    VaultSecret,
+    plan_sync,
+)
+from domain.resolve import Resolution
+from domain.vault import KeyVault, VaultError
+
+DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    counts: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # key or name -> why
+    managed: dict[str, list[Any] | None] = field(default_factory=dict)  # lower name -> entry
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.plan.blocking and not self.failed
+
+    def message(self) -> str:
+        if self.plan.blocking:
+            text = "nothing written: " + "; ".join(self.plan.blocking)
+        else:
+            done = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()) if n)
+            text = done or "nothing to do"
+            if self.failed:
+                failures = sorted(self.failed.items())
+                text += "; failed: " + ", ".join(f"{key} ({why})" for key, why in failures)
+            if self.plan.overlaps:
+                text += "; owned by another sync: " + ", ".join(sorted(self.plan.overlaps))
+        return text[:MAX_JOB_MESSAGE]
+
+
+class SyncEngine:
+    def __init__(self, concurrency: int = 8) -> None:
+        self.concurrency = concurrency
+
+    def sync(
+        self,
+        resolution: Resolution,
+        vault: KeyVault,
+        managed: Mapping[str, ManagedKey],
+        target: SyncTarget,
+        fingerprint: Callable[[str], str],
+    ) -> Outcome:
+        listing = vault.list_secrets()
+        plan = plan_sync(
+            resolution.values, resolution.problems, listing, managed, target, fingerprint
+        )
+        outcome = Outcome(plan)
+        if plan.blocking:
+            return outcome
+        for step in plan.of(Action.FAIL):
+            outcome.failed[step.key] = step.reason
+        by_name = {s.name.lower(): s for s in listing}
+        run = _StepRunner(vault, resolution.values, target, fingerprint, by_name, outcome)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync") as pool:
+            list(pool.map(run, plan.of(Action.CREATE, Action.UPDATE, Action.VERIFY,
+                                        Action.DELETE)))
+        outcome.counts["unchanged"] = len(plan.of(Action.UNCHANGED))
+        return outcome
+
+
+@dataclass
+class _StepRunner:
+    vault: KeyVault
+    values: Mapping[str, str]
+    target: SyncTarget
+    fingerprint: Callable[[str], str]
+    listing: Mapping[str, VaultSecret]  # by lowercase name
+    outcome: Outcome
+
+    def __call__(self, step: Step) -> None:
+        try:
+            if step.action is Action.DELETE:
+                self._delete(step)
+            elif step.action is Action.VERIFY:
+                self._verify(step)
+            else:
+                self._write(step, step.action.value + "d")
+        except VaultError as error:
+            self.outcome.failed[step.key or step.name] = error.code
+        except Exception as error:  # an adapter bug must not stop the other keys
+            self.outcome.failed[step.key or step.name] = type(error).__name__
+
+    def _count(self, what: str) -> None:
+        counts = self.outcome.counts
+        counts[what] = counts.get(what, 0) + 1  # dict updates are atomic under the GIL
+
+    def _write(self, step: Step, what: str) -> None:
+        value = self.values[step.key]
+        tags = {OWNER_TAG: self.target.sync_id}
+        try:
+            updated = self.vault.set_secret(step.name, value, tags)
+        except VaultError as error:
+            if error.inner != DELETED_BUT_RECOVERABLE:
+                raise
+            self.vault.recover_secret(step.name)  # a soft-deleted name: recover, then set
+            updated = self.vault.set_secret(step.name, value, tags)
+        self._remember(step, value, updated)
+        self._count(what)
+
+    def _verify(self, step: Step) -> None:
+        """Read the vault's value; write only if it differs (drift or adoption)."""
+        value = self.values[step.key]
+        listed = self.listing[step.name.lower()]
+        owned = listed.owner == self.target.sync_id
+        if owned and self.vault.get_value(step.name) == value:
+            self._remember(step, value, listed.updated)  # same value: no new version
+            self._count("verified")
+        else:
+            self._write(step, "updated")  # drifted, or not ours yet: write and tag
+
+    def _delete(self, step: Step) -> None:
+        try:
+            self.vault.delete_secret(step.name)
+        except VaultError as error:
+            if error.code != "SecretNotFound":
+                raise
+        self.outcome.managed[step.name.lower()] = None
+        self._count("deleted")
+
+    def _remember(self, step: Step, value: str, updated: int | None) -> None:
+        self.outcome.managed[step.name.lower()] = [
+            step.name, step.key, self.fingerprint(value), updated
+        ]
+
