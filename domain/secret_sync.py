@@ -71,6 +71,9 @@ class SecretSync(Aggregate):
             setattr(self, field, settings[field])
         self.jobs = {kind.value: empty_job() for kind in JobKind}
         self.source = {**NO_SOURCE, **source, "problem": ""}
+        # What this sync last wrote, by lowercase vault name: [name, key, fingerprint,
+        # updated]. Fingerprints are keyed digests, never values.
+        self.managed: dict[str, list[Any]] = {}
         self.deleted = False
 
     @classmethod
@@ -103,6 +106,11 @@ class SecretSync(Aggregate):
         values = {field: getattr(self, field) for field in SETTINGS_FIELDS}
         values["initial_sync_behavior"] = InitialSyncBehavior(values["initial_sync_behavior"])
         return SyncSettings(**values)
+
+    @property
+    def first_run(self) -> bool:
+        """True until a sync job has succeeded once (initial sync behaviour applies)."""
+        return self.jobs[JobKind.SYNC.value]["succeeded_at"] is None
 
     def job(self, kind: JobKind) -> dict[str, Any]:
         return self.jobs[kind.value]
@@ -320,8 +328,15 @@ class SecretSync(Aggregate):
         job_id: str
         message: str
         counts: dict[str, int]
+        failures: dict[str, str]  # key or vault name -> Azure error code or reason
+        managed_changes: dict[str, Any]  # lowercase name -> entry, or None when removed
 
         def finish(self, sync: SecretSync, status: JobStatus) -> dict[str, Any]:
+            for lower, entry in self.managed_changes.items():
+                if entry is None:
+                    sync.managed.pop(lower, None)
+                else:
+                    sync.managed[lower] = list(entry)
             job = sync.jobs[self.kind]
             if job["running_job_id"] == self.job_id:
                 job["running_job_id"] = ""
@@ -351,6 +366,8 @@ class SecretSync(Aggregate):
         message: str,
         counts: dict[str, int],
         actor: str,
+        failures: dict[str, str] | None,
+        managed_changes: dict[str, Any] | None,
     ) -> None:
         self.ensure_live()
         if self.job(kind)["running_job_id"] != job_id:
@@ -361,6 +378,8 @@ class SecretSync(Aggregate):
             job_id=job_id,
             message=message[:MAX_JOB_MESSAGE],
             counts=dict(counts),
+            failures=dict(failures or {}),
+            managed_changes=dict(managed_changes or {}),
             actor=actor,
             request_id=job_id,
         )
@@ -372,8 +391,12 @@ class SecretSync(Aggregate):
         message: str,
         counts: dict[str, int],
         actor: str = "worker",
+        failures: dict[str, str] | None = None,
+        managed_changes: dict[str, Any] | None = None,
     ) -> None:
-        self._finish(self.JobSucceeded, kind, job_id, message, counts, actor)
+        self._finish(
+            self.JobSucceeded, kind, job_id, message, counts, actor, failures, managed_changes
+        )
 
     def fail_job(
         self,
@@ -382,8 +405,12 @@ class SecretSync(Aggregate):
         message: str,
         counts: dict[str, int],
         actor: str = "worker",
+        failures: dict[str, str] | None = None,
+        managed_changes: dict[str, Any] | None = None,
     ) -> None:
-        self._finish(self.JobFailed, kind, job_id, message, counts, actor)
+        self._finish(
+            self.JobFailed, kind, job_id, message, counts, actor, failures, managed_changes
+        )
 
     # --- deleting ------------------------------------------------------------
 

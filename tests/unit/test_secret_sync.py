@@ -658,3 +658,38 @@ def test_release_by_a_non_holder_does_nothing():
     with pytest.raises(NameTaken):
         claim.claim("sync-b")
 
+
+
+# --- what a sync manages ---------------------------------------------------------------
+
+
+def run_job(sync: SecretSync, changes: dict[str, Any], succeed: bool = True) -> None:
+    job_id = f"job-{sync.version}"
+    sync.request_sync(job_id, "manual", "a", "r")
+    sync.start_job(JobKind.SYNC, job_id, "w", NOW, LEASE)
+    finish = sync.succeed_job if succeed else sync.fail_job
+    finish(JobKind.SYNC, job_id, "done", {"created": len(changes)}, managed_changes=changes)
+
+
+def test_finished_jobs_record_what_the_sync_manages():
+    sync = fresh_sync()
+    assert sync.first_run and sync.managed == {}
+    run_job(sync, {"app-a": ["app-A", "A", "fp1", 100], "app-b": ["app-B", "B", "fp2", 100]})
+    assert not sync.first_run
+    assert sync.managed["app-a"] == ["app-A", "A", "fp1", 100]
+    run_job(sync, {"app-a": None, "app-b": ["app-B", "B", "fp3", 200]})
+    assert sync.managed == {"app-b": ["app-B", "B", "fp3", 200]}
+
+
+def test_a_failed_job_still_records_the_keys_it_wrote():
+    sync = fresh_sync()
+    run_job(sync, {"app-a": ["app-A", "A", "fp1", 100]}, succeed=False)
+    assert sync.first_run  # never succeeded: the initial behaviour still applies
+    assert sync.managed == {"app-a": ["app-A", "A", "fp1", 100]}
+
+
+def test_managed_state_survives_snapshot_and_replay():
+    sync = fresh_sync()
+    run_job(sync, {"app-a": ["app-A", "A", "fp1", 100]})
+    copy = sync_snapshot.decode(sync.id, sync.version, sync_snapshot.encode(sync))
+    assert copy.managed == sync.managed
