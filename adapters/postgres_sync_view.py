@@ -27,6 +27,7 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
                 "CREATE INDEX IF NOT EXISTS secret_syncs_project_name "
                 "ON {view} (project_id, name)"
             ),
+            self._sql("CREATE INDEX IF NOT EXISTS secret_syncs_status ON {view} (sync_status)"),
         ]
 
     def _sql(self, text: str) -> Composed:

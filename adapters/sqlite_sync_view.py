@@ -23,6 +23,7 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
             "sync_status TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS secret_syncs_project_name "
             "ON secret_syncs (project_id, name)",
+            "CREATE INDEX IF NOT EXISTS secret_syncs_status ON secret_syncs (sync_status)",
         ]
 
     def save_row(self, row: SyncRow, tracking: Tracking) -> None:

@@ -70,6 +70,12 @@ class SecretSyncView(TrackingRecorder):
         tail = f"ORDER BY name LIMIT {self.placeholder}"
         return self._select(where, [*params, query.limit], tail)
 
+    def rows_in_status(self, statuses: tuple[str, ...], limit: int) -> list[SyncRow]:
+        """Syncs whose latest sync job is in one of `statuses` (the worker's queue)."""
+        marks = ", ".join([self.placeholder] * len(statuses))
+        tail = f"ORDER BY id LIMIT {self.placeholder}"
+        return self._select(f"sync_status IN ({marks})", [*statuses, limit], tail)
+
     def all_rows(self) -> list[SyncRow]:
         """Every row, ordered by id (for rebuild checks and tooling)."""
         return self._select("1 = 1", [], "ORDER BY id")

@@ -304,10 +304,18 @@ class SecretSync(Aggregate):
         lease: timedelta,
         actor: str = "worker",
     ) -> None:
-        """Claim a pending job; refused while another job holds a live lease."""
+        """Claim a pending job, or take over one whose worker's lease ran out.
+
+        Refused while any job of this sync holds a live lease. A takeover is a new
+        JobStarted naming the new worker, so the log shows it.
+        """
         self.ensure_live()
         job = self.job(kind)
-        if job["job_id"] != job_id or job["status"] != JobStatus.PENDING.value:
+        abandoned = (
+            job["status"] == JobStatus.RUNNING.value
+            and job["running_job_id"] == job_id == job["job_id"]
+        )
+        if not abandoned and (job["job_id"] != job_id or job["status"] != JobStatus.PENDING.value):
             raise FailedPrecondition(f"job {job_id} is not pending", reason="JOB_NOT_PENDING")
         if self.running_job(now) is not None:
             raise FailedPrecondition(

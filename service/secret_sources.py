@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
 
 from adapters.envelope import ProjectCipher, RootKey
-from domain.errors import ConcurrentChange, FailedPrecondition, FieldViolation, NotFound, require
+from domain.errors import FailedPrecondition, FieldViolation, NotFound, require
 from domain.folder import Folder, folder_id, parent_of
 from domain.project import Project, ProjectRegistry
 from domain.resolve import Resolution, SourceFolder, Sources, check_reference_cycles, resolve
@@ -28,27 +26,7 @@ from domain.source_rules import (
     check_value,
 )
 from service.call_context import CallContext
-
-T = TypeVar("T")
-RETRIES = 5
-
-
-def retried(method: Callable[..., T]) -> Callable[..., T]:
-    """Re-run a command that lost a race on an aggregate version: it reloads and re-decides."""
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        for _ in range(RETRIES - 1):
-            try:
-                return method(*args, **kwargs)
-            except IntegrityError:
-                continue
-        try:
-            return method(*args, **kwargs)
-        except IntegrityError:
-            raise ConcurrentChange("too many concurrent changes; try again") from None
-
-    return wrapper
+from service.retry import retried
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from domain.rules import SyncSettings, check_request_id, check_settings, check_u
 from domain.secret_sync import SecretSync
 from service.call_context import CallContext
 from service.config import APP_NAME
+from service.retry import retried
 from service.secret_sources import SecretSources
 
 # A change to any of these, on an auto-sync sync, requests a sync job at once.
@@ -90,6 +91,7 @@ class SecretSyncs(Application[UUID]):
         taken = f"the name {settings.name!r} is taken in project {project_id}"
         raise NameTaken(taken)
 
+    @retried
     def update(
         self, sync_id: str, etag: str, fields: dict[str, Any], ctx: CallContext
     ) -> Written:
@@ -120,6 +122,7 @@ class SecretSyncs(Application[UUID]):
             claims = [new_claim, old_claim]
         return Written(sync, self._save(sync, *claims), job_id)
 
+    @retried
     def delete(
         self, sync_id: str, etag: str, remove_secrets: bool, ctx: CallContext
     ) -> Written:
@@ -135,6 +138,7 @@ class SecretSyncs(Application[UUID]):
         claim.release(str(sync.id))
         return Written(sync, self._save(sync, claim))
 
+    @retried
     def trigger(self, sync_id: str, ctx: CallContext) -> Written:
         require(_request_id(ctx))
         sync = self._load(sync_id)
@@ -143,6 +147,7 @@ class SecretSyncs(Application[UUID]):
         sync.request_sync(job_id, "manual", ctx.actor, ctx.request_id)
         return Written(sync, self._save(sync), job_id)
 
+    @retried
     def import_secrets(
         self, sync_id: str, behavior: ImportBehavior | None, ctx: CallContext
     ) -> Written:
@@ -159,6 +164,7 @@ class SecretSyncs(Application[UUID]):
         sync.request_import(job_id, behavior, ctx.actor, ctx.request_id)  # type: ignore[arg-type]
         return Written(sync, self._save(sync), job_id)
 
+    @retried
     def remove_secrets(self, sync_id: str, ctx: CallContext) -> Written:
         require(_request_id(ctx))
         sync = self._load(sync_id)
@@ -166,6 +172,7 @@ class SecretSyncs(Application[UUID]):
         sync.request_remove(job_id, False, ctx.actor, ctx.request_id)
         return Written(sync, self._save(sync), job_id)
 
+    @retried
     def request_auto_sync(self, sync_id: str, ctx: CallContext) -> bool:
         """A source change: request a sync unless one is already pending (coalescing)."""
         sync = self.get_sync(sync_id)
@@ -179,11 +186,13 @@ class SecretSyncs(Application[UUID]):
         self._save(sync)
         return True
 
+    @retried
     def record_source_lost(self, sync_id: str, problem: str, ctx: CallContext) -> None:
         sync = self.get_sync(sync_id)
         sync.lose_source(problem, ctx.actor, ctx.request_id)
         self._save(sync)
 
+    @retried
     def record_source_found(self, sync_id: str, ctx: CallContext) -> None:
         """The folder is back: clear the sync's source problem."""
         sync = self.get_sync(sync_id)

@@ -274,12 +274,12 @@ def test_start_job_refuses_when_nothing_was_requested():
     assert reason_of(raised) == "JOB_NOT_PENDING"
 
 
-def test_start_job_refuses_a_job_already_running():
+def test_start_job_refuses_a_job_already_running_while_its_lease_lives():
     sync = fresh_sync()
     running(sync)
     with pytest.raises(FailedPrecondition) as raised:
-        sync.start_job(JobKind.SYNC, "job-1", "worker-2", NOW + 2 * LEASE, LEASE)
-    assert reason_of(raised) == "JOB_NOT_PENDING"
+        sync.start_job(JobKind.SYNC, "job-1", "worker-2", NOW + LEASE / 2, LEASE)
+    assert reason_of(raised) == "JOB_RUNNING"
 
 
 def test_start_job_refuses_the_wrong_kind():
@@ -693,3 +693,17 @@ def test_managed_state_survives_snapshot_and_replay():
     run_job(sync, {"app-a": ["app-A", "A", "fp1", 100]})
     copy = sync_snapshot.decode(sync.id, sync.version, sync_snapshot.encode(sync))
     assert copy.managed == sync.managed
+
+
+def test_a_job_whose_lease_ran_out_is_taken_over_and_the_log_shows_it():
+    sync = fresh_sync()
+    sync.request_sync("job-1", "manual", "a", "r")
+    sync.start_job(JobKind.SYNC, "job-1", "worker-a", NOW, LEASE)
+    with pytest.raises(FailedPrecondition):  # the lease is live
+        sync.start_job(JobKind.SYNC, "job-1", "worker-b", NOW + LEASE / 2, LEASE)
+    sync.start_job(JobKind.SYNC, "job-1", "worker-b", NOW + LEASE * 2, LEASE)
+    starts = [e for e in sync.collect_events() if isinstance(e, SecretSync.JobStarted)]
+    assert [e.worker for e in starts] == ["worker-a", "worker-b"]
+    assert sync.job(JobKind.SYNC)["worker"] == "worker-b"
+    sync.succeed_job(JobKind.SYNC, "job-1", "done", {})
+    assert sync.job(JobKind.SYNC)["status"] == "succeeded"
