@@ -16,6 +16,8 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as connection_api
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as connection_grpc
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as source_api
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grpc
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
@@ -26,6 +28,8 @@ from adapters.sqlite_sync_view import SQLiteSecretSyncView
 from adapters.sync_view import SecretSyncView
 from service.auto_sync import AutoSync, SourceChanges
 from service.config import Config
+from service.connection_servicer import AzureConnectionServicer
+from service.connections import AzureConnections
 from service.interceptors import CallLogInterceptor
 from service.projection import SecretSyncProjection, latest_sync_event
 from service.secret_sources import SecretSources
@@ -35,6 +39,9 @@ from service.source_servicer import SecretSourceServicer
 
 SERVICE_NAME = api.DESCRIPTOR.services_by_name["SecretSyncService"].full_name
 SOURCE_SERVICE_NAME = source_api.DESCRIPTOR.services_by_name["SecretSourceService"].full_name
+CONNECTION_SERVICE_NAME = connection_api.DESCRIPTOR.services_by_name[
+    "AzureConnectionService"
+].full_name
 HEALTH_CHECK_SECONDS = 0.5
 log = logging.getLogger("secretsync.server")
 
@@ -101,6 +108,8 @@ class SecretSyncServer:
         self.sources: SecretSources = self.source_runner.app
         self.sources.root_key = root_key
         self.app.sources = self.sources
+        self.connections = AzureConnections(env=config.persistence_env())
+        self.connections.root_key = root_key
         self.auto_sync = AutoSync(
             self.source_runner.projection,  # type: ignore[arg-type]
             self.sources,
@@ -133,9 +142,18 @@ class SecretSyncServer:
         source_grpc.add_SecretSourceServiceServicer_to_server(
             SecretSourceServicer(self.sources), self.server
         )
+        connection_grpc.add_AzureConnectionServiceServicer_to_server(
+            AzureConnectionServicer(self.connections), self.server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, SOURCE_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            (
+                SERVICE_NAME,
+                SOURCE_SERVICE_NAME,
+                CONNECTION_SERVICE_NAME,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ),
             self.server,
         )
         self.port = 0
@@ -180,6 +198,7 @@ class SecretSyncServer:
         for runner in (self.source_runner, self.runner):
             runner.__exit__(None, None, None)  # closes the application, not the view
             runner.view.datastore.close()  # type: ignore[attr-defined]
+        self.connections.close()
         log.info("stopped")
 
     def wait(self) -> None:
