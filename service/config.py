@@ -25,6 +25,8 @@ class Config:
     max_message_bytes: int = 32 * 1024 * 1024  # a bulk set of 10,000 secrets fits
     write_wait_seconds: float = 5.0  # how long a write waits for the view to catch up
     log_level: str = "INFO"
+    run_jobs: bool = True  # run requested jobs in this process (the sync worker)
+    job_concurrency: int = 4
     root_key: str = ""  # base64 of 32 bytes; never logged
     root_key_file: str = ""
 
@@ -45,6 +47,8 @@ class Config:
                 env.get("SECRET_SYNC_MAX_MESSAGE_BYTES", defaults.max_message_bytes)
             ),
             log_level=env.get("SECRET_SYNC_LOG_LEVEL", defaults.log_level).upper(),
+            run_jobs=env.get("SECRET_SYNC_RUN_JOBS", "1").lower() not in ("0", "false", "no"),
+            job_concurrency=int(env.get("SECRET_SYNC_JOB_CONCURRENCY", defaults.job_concurrency)),
             root_key=env.get("SECRET_SYNC_ROOT_KEY", ""),
             root_key_file=env.get("SECRET_SYNC_ROOT_KEY_FILE", ""),
         )

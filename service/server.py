@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from concurrent import futures
 from typing import Any
@@ -31,11 +32,14 @@ from service.config import Config
 from service.connection_servicer import AzureConnectionServicer
 from service.connections import AzureConnections
 from service.interceptors import CallLogInterceptor
+from service.job_runner import JobRunner
 from service.projection import SecretSyncProjection, latest_sync_event
 from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
 from service.servicer import SecretSyncServicer
 from service.source_servicer import SecretSourceServicer
+from service.vaults import ConnectionVaults
+from service.worker import SyncWorker
 
 SERVICE_NAME = api.DESCRIPTOR.services_by_name["SecretSyncService"].full_name
 SOURCE_SERVICE_NAME = source_api.DESCRIPTOR.services_by_name["SecretSourceService"].full_name
@@ -44,6 +48,11 @@ CONNECTION_SERVICE_NAME = connection_api.DESCRIPTOR.services_by_name[
 ].full_name
 HEALTH_CHECK_SECONDS = 0.5
 log = logging.getLogger("secretsync.server")
+
+
+def worker_name() -> str:
+    """Who claims jobs, as the log shows it: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def is_postgres(config: Config) -> bool:
@@ -110,6 +119,12 @@ class SecretSyncServer:
         self.app.sources = self.sources
         self.connections = AzureConnections(env=config.persistence_env())
         self.connections.root_key = root_key
+        self.worker: SyncWorker | None = None
+        if config.run_jobs:
+            runner = JobRunner(
+                self.app, self.sources, ConnectionVaults(self.connections), worker_name()
+            )
+            self.worker = SyncWorker(runner, self.view, self.progress, config.job_concurrency)
         self.auto_sync = AutoSync(
             self.source_runner.projection,  # type: ignore[arg-type]
             self.sources,
@@ -167,6 +182,8 @@ class SecretSyncServer:
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.start()
         self.auto_sync.start()
+        if self.worker is not None:
+            self.worker.start()
         watchers = [(self._watch_health, ())] + [
             (self._watch_projection, (runner,)) for runner in (self.runner, self.source_runner)
         ]
@@ -193,6 +210,8 @@ class SecretSyncServer:
         self.health.enter_graceful_shutdown()
         self.progress.release_watchers()
         self.server.stop(grace).wait()
+        if self.worker is not None:
+            self.worker.stop()
         self.auto_sync.stop()
         self.progress.stop()
         for runner in (self.source_runner, self.runner):

@@ -56,6 +56,7 @@ def start_server(database_url: str, **overrides: object) -> SecretSyncServer:
         dev_mode=True,
         grace_seconds=2.0,
         root_key=TEST_ROOT_KEY,
+        run_jobs=False,  # jobs stay pending unless a test starts the worker itself
     )
     server = SecretSyncServer(Config(**{**config.__dict__, **overrides}))
     server.start()

@@ -159,6 +159,8 @@ def service_process(tmp_path: Path) -> Iterator[ServiceProcess]:
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "gen")]),
         "SECRET_SYNC_ROOT_KEY_FILE": str(tmp_path / "root.key"),  # not ./data of the repo
+        # No vault here: the driver compares states, so requested jobs must stay pending.
+        "SECRET_SYNC_RUN_JOBS": "0",
         "SECRET_SYNC_GRACE_SECONDS": str(GRACE_SECONDS),
         "SECRET_SYNC_LOG_LEVEL": "INFO",
     }

@@ -1,0 +1,110 @@
+"""The product end to end: a server with its worker, a connection to the emulator, a
+sync; secrets set in the source arrive in the vault with no trigger call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from hanzo.kms.secretsync.v1 import azure_connection_pb2 as cpb
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as capi
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as cgrpc
+from hanzo.kms.secretsync.v1 import secret_source_pb2 as spb
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
+from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
+from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
+from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
+
+from adapters.keyvault_emulator import KeyVaultEmulator
+from service.server import SecretSyncServer
+from tests.conftest import create_request, new_project, start_server
+
+
+@pytest.fixture
+def running(database_url, emulator, monkeypatch) -> Iterator[grpc.Channel]:
+    monkeypatch.setenv("SECRET_SYNC_CA_BUNDLE", str(emulator.ca_path))
+    server: SecretSyncServer = start_server(database_url, run_jobs=True)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            yield channel
+    finally:
+        server.stop(grace=1.0)
+
+
+def vault_value(emulator: KeyVaultEmulator, name: str) -> str | None:
+    try:
+        return emulator.vault().get_secret(name).version.value
+    except Exception:
+        return None
+
+
+def eventually(check, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return result
+
+
+def test_secrets_arrive_in_the_vault_without_a_trigger(running, emulator):
+    channel = running
+    project_id = new_project(channel)
+    connection = cgrpc.AzureConnectionServiceStub(channel).CreateAzureConnection(
+        capi.CreateAzureConnectionRequest(
+            project_id=project_id,
+            name="emulator",
+            cloud=cpb.AZURE_CLOUD_PUBLIC,
+            client_secret_auth=cpb.ClientSecretAuth(
+                tenant_id=emulator.tenant_id,
+                client_id=emulator.client_id,
+                client_secret=emulator.client_secret,
+                authority_host=emulator.url,
+            ),
+        )
+    ).connection
+    source = sgrpc.SecretSourceServiceStub(channel)
+    where = {"project_id": project_id, "environment": "dev", "path": "/my-secrets"}
+    source.SetSecret(sapi.SetSecretRequest(**where, secret=spb.Secret(key="DB_HOST", value="a")))
+    syncs = api_grpc.SecretSyncServiceStub(channel)
+    sync = syncs.CreateSecretSync(
+        create_request(
+            project_id=project_id,
+            connection_id=connection.id,
+            destination_config=pb.AzureKeyVaultDestinationConfig(vault_base_url=emulator.url),
+        )
+    ).secret_sync
+    eventually(lambda: vault_value(emulator, "DB-HOST") == "a")
+
+    source.SetSecret(sapi.SetSecretRequest(**where, secret=spb.Secret(key="DB_HOST", value="b")))
+    source.SetSecret(sapi.SetSecretRequest(**where, secret=spb.Secret(key="NEW", value="n")))
+    eventually(lambda: vault_value(emulator, "DB-HOST") == "b" and vault_value(emulator, "NEW"))
+
+    source.DeleteSecret(sapi.DeleteSecretRequest(**where, key="NEW"))
+    eventually(lambda: vault_value(emulator, "NEW") is None)
+
+    def succeeded() -> pb.SecretSync | None:
+        shown = syncs.GetSecretSync(api.GetSecretSyncRequest(id=sync.id)).secret_sync
+        return shown if shown.sync_status == pb.JOB_STATUS_SUCCEEDED else None
+
+    shown = eventually(succeeded)
+    assert shown.last_synced_at.seconds > 0 and "b" not in shown.last_sync_message.split()
+
+
+def test_a_sync_with_an_unknown_connection_fails_with_a_clear_message(running, emulator):
+    channel = running
+    syncs = api_grpc.SecretSyncServiceStub(channel)
+    sync = syncs.CreateSecretSync(
+        create_request(
+            project_id=new_project(channel),
+            destination_config=pb.AzureKeyVaultDestinationConfig(vault_base_url=emulator.url),
+        )
+    ).secret_sync
+
+    def failed() -> pb.SecretSync | None:
+        shown = syncs.GetSecretSync(api.GetSecretSyncRequest(id=sync.id)).secret_sync
+        return shown if shown.sync_status == pb.JOB_STATUS_FAILED else None
+
+    assert "CONNECTION_NOT_FOUND" in eventually(failed).last_sync_message
