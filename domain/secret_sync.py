@@ -224,51 +224,50 @@ class SecretSync(Aggregate):
             super().apply(sync)
             sync.jobs[self.kind]["then_delete"] = self.then_delete
 
-    def _refuse_while_deleting(self) -> None:
+    def _request(
+        self,
+        event_class: type[JobRequested],
+        kind: JobKind,
+        job_id: str,
+        actor: str,
+        request_id: str,
+        **details: Any,
+    ) -> None:
+        self.ensure_live()
         if self.job(JobKind.REMOVE)["then_delete"]:
             raise FailedPrecondition(
                 f"secret sync {self.id} is being deleted once its secrets are removed",
                 reason="SYNC_BEING_DELETED",
             )
-
-    def request_sync(self, job_id: str, reason: str, actor: str, request_id: str) -> None:
-        self.ensure_live()
-        self._refuse_while_deleting()
         self.trigger_event(
-            self.SyncRequested,
-            kind=JobKind.SYNC.value,
+            event_class,
+            kind=kind.value,
             job_id=job_id,
-            reason=reason,
             actor=actor,
             request_id=request_id,
+            **details,
         )
+
+    def request_sync(self, job_id: str, reason: str, actor: str, request_id: str) -> None:
+        self._request(self.SyncRequested, JobKind.SYNC, job_id, actor, request_id, reason=reason)
 
     def request_import(
         self, job_id: str, behavior: ImportBehavior, actor: str, request_id: str
     ) -> None:
-        self.ensure_live()
-        self._refuse_while_deleting()
-        self.trigger_event(
+        self._request(
             self.ImportRequested,
-            kind=JobKind.IMPORT.value,
-            job_id=job_id,
+            JobKind.IMPORT,
+            job_id,
+            actor,
+            request_id,
             import_behavior=behavior.value,
-            actor=actor,
-            request_id=request_id,
         )
 
     def request_remove(
         self, job_id: str, then_delete: bool, actor: str, request_id: str
     ) -> None:
-        self.ensure_live()
-        self._refuse_while_deleting()
-        self.trigger_event(
-            self.RemoveRequested,
-            kind=JobKind.REMOVE.value,
-            job_id=job_id,
-            then_delete=then_delete,
-            actor=actor,
-            request_id=request_id,
+        self._request(
+            self.RemoveRequested, JobKind.REMOVE, job_id, actor, request_id, then_delete=then_delete
         )
 
     # --- running jobs (the worker's side) ------------------------------------
