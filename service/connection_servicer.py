@@ -11,11 +11,11 @@ from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as api
 from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as api_grpc
 
 from domain.connection import AuthMethod, AzureConnection
-from domain.errors import FieldViolation, InvalidArgument
 from service.call_context import call_context
 from service.connections import AuthInput, AzureConnections
 from service.convert import timestamp
 from service.grpc_errors import translate_errors
+from service.paging import page_size, split_page
 
 MAX_PAGE = 500
 CLOUDS = {
@@ -100,14 +100,11 @@ class AzureConnectionServicer(api_grpc.AzureConnectionServiceServicer):
     def ListAzureConnections(
         self, request: api.ListAzureConnectionsRequest, context: grpc.ServicerContext
     ) -> api.ListAzureConnectionsResponse:
-        if request.page_size < 0:
-            raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
-        size = min(request.page_size or 50, MAX_PAGE)
+        size = page_size(request.page_size, MAX_PAGE)
         found = self.connections.list_connections(
             request.project_id, after_name=request.page_token, limit=size + 1
         )
-        page = found[:size]
-        token = page[-1].name if len(found) > size else ""
+        page, token = split_page(found, size, lambda c: c.name)
         return api.ListAzureConnectionsResponse(
             connections=[connection_to_proto(c) for c in page], next_page_token=token
         )

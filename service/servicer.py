@@ -20,11 +20,11 @@ from domain.snapshot import decode
 from service import convert
 from service.call_context import call_context
 from service.grpc_errors import to_status, translate_errors
+from service.paging import DEFAULT_PAGE_SIZE
 from service.progress import Progress
 from service.read_cache import ReadCache
 from service.secret_syncs import SecretSyncs, Written
 
-DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 WATCH_POLL_SECONDS = 1.0
 log = logging.getLogger("secretsync.api")

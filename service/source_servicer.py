@@ -15,6 +15,7 @@ from domain.project import Project
 from service.call_context import call_context
 from service.convert import timestamp
 from service.grpc_errors import translate_errors
+from service.paging import page_size, split_page
 from service.secret_sources import SecretSources
 
 MAX_PROJECT_PAGE = 500
@@ -73,12 +74,9 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
     def ListProjects(
         self, request: api.ListProjectsRequest, context: grpc.ServicerContext
     ) -> api.ListProjectsResponse:
-        if request.page_size < 0:
-            raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
-        size = min(request.page_size or 50, MAX_PROJECT_PAGE)
+        size = page_size(request.page_size, MAX_PROJECT_PAGE)
         projects = self.sources.list_projects(after_slug=request.page_token, limit=size + 1)
-        page = projects[:size]
-        token = page[-1].slug if len(projects) > size else ""
+        page, token = split_page(projects, size, lambda p: p.slug)
         return api.ListProjectsResponse(
             projects=[project_to_proto(p) for p in page], next_page_token=token
         )
