@@ -7,9 +7,11 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
+from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 
 from domain.errors import FieldViolation, InvalidArgument
 from domain.options import CONNECTION_APP, DESTINATION, ImportBehavior, InitialSyncBehavior
+from domain.plan import Action, Step
 from domain.rules import SyncSettings
 from domain.secret_sync import SecretSync
 
@@ -84,6 +86,23 @@ def masked_fields(request: Any) -> dict[str, Any]:
     return {
         field: getattr(new, field) for path in paths for field in MASK_PATHS[path]
     }
+
+
+PLAN_ACTIONS = {
+    Action.CREATE: api.PLAN_ACTION_CREATE,
+    Action.UPDATE: api.PLAN_ACTION_UPDATE,
+    Action.VERIFY: api.PLAN_ACTION_VERIFY,
+    Action.DELETE: api.PLAN_ACTION_DELETE,
+    Action.UNCHANGED: api.PLAN_ACTION_UNCHANGED,
+    Action.LEAVE: api.PLAN_ACTION_LEAVE,
+    Action.FAIL: api.PLAN_ACTION_FAIL,
+}
+
+
+def plan_step(step: Step) -> api.PlanStep:
+    return api.PlanStep(
+        action=PLAN_ACTIONS[step.action], name=step.name, key=step.key, reason=step.reason
+    )
 
 
 def timestamp(value: datetime | str | None) -> Timestamp | None:

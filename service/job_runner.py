@@ -17,7 +17,8 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.errors import FailedPrecondition, SecretSyncError
 from domain.options import InitialSyncBehavior, JobKind
-from domain.plan import ManagedKey, SyncTarget
+from domain.plan import ManagedKey, Plan, SyncTarget
+from domain.resolve import Resolution
 from domain.secret_sync import SecretSync
 from domain.vault import KeyVault, VaultError
 from service.secret_sources import SecretSources
@@ -80,7 +81,17 @@ class JobRunner:
             return None
         return sync
 
+    def plan(self, sync: SecretSync) -> Plan:
+        """A dry run: what the sync would do now. Reads the source and the listing."""
+        plan, _ = self.engine.plan(*self._inputs(sync))
+        return plan
+
     def _sync(self, sync: SecretSync) -> Outcome:
+        return self.engine.sync(*self._inputs(sync))
+
+    def _inputs(
+        self, sync: SecretSync
+    ) -> tuple[Resolution, KeyVault, dict[str, ManagedKey], SyncTarget, Callable[[str], str]]:
         resolution = self.sources.resolve(sync.project_id, sync.environment, sync.secret_path)
         project = self.sources.project(sync.project_id)
         fingerprint = self.sources.cipher(project).fingerprint
@@ -93,8 +104,7 @@ class JobRunner:
             initial_sync_behavior=InitialSyncBehavior(sync.initial_sync_behavior),
         )
         managed = {lower: ManagedKey(*entry) for lower, entry in sync.managed.items()}
-        vault = self.vaults.vault_for(sync)
-        return self.engine.sync(resolution, vault, managed, target, fingerprint)
+        return resolution, self.vaults.vault_for(sync), managed, target, fingerprint
 
     def _record(self, sync_id: str, job_id: str, outcome: Outcome | None, message: str) -> None:
         for _ in range(5):  # a new request may land between our read and write: retry

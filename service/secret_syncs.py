@@ -138,6 +138,12 @@ class SecretSyncs(Application[UUID]):
         claim.release(str(sync.id))
         return Written(sync, self._save(sync, claim))
 
+    def for_dry_run(self, sync_id: str, ctx: CallContext) -> SecretSync:
+        """The sync a dry run plans for: it must exist and its folder too. Records nothing."""
+        sync = self._load(sync_id)
+        self._check_source(sync, ctx)
+        return sync
+
     @retried
     def trigger(self, sync_id: str, ctx: CallContext) -> Written:
         require(_request_id(ctx))

@@ -119,12 +119,12 @@ class SecretSyncServer:
         self.app.sources = self.sources
         self.connections = AzureConnections(env=config.persistence_env())
         self.connections.root_key = root_key
+        self.jobs = JobRunner(
+            self.app, self.sources, ConnectionVaults(self.connections), worker_name()
+        )
         self.worker: SyncWorker | None = None
         if config.run_jobs:
-            runner = JobRunner(
-                self.app, self.sources, ConnectionVaults(self.connections), worker_name()
-            )
-            self.worker = SyncWorker(runner, self.view, self.progress, config.job_concurrency)
+            self.worker = SyncWorker(self.jobs, self.view, self.progress, config.job_concurrency)
         self.auto_sync = AutoSync(
             self.source_runner.projection,  # type: ignore[arg-type]
             self.sources,
@@ -151,6 +151,7 @@ class SecretSyncServer:
                 config.write_wait_seconds,
                 self.stopping,
                 self.runner.projection.read_cache,  # type: ignore[attr-defined]
+                self.jobs,
             ),
             self.server,
         )

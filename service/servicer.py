@@ -14,12 +14,20 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
 from adapters.sync_view import SecretSyncView, SyncFilter, SyncRow
-from domain.errors import FieldViolation, InvalidArgument, SecretSyncNotFound, require
+from domain.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    SecretSyncNotFound,
+    require,
+)
 from domain.rules import check_name, check_uuid
 from domain.snapshot import decode
+from domain.vault import VaultError
 from service import convert
 from service.call_context import call_context
 from service.grpc_errors import to_status, translate_errors
+from service.job_runner import JobRunner
 from service.paging import DEFAULT_PAGE_SIZE
 from service.progress import Progress
 from service.read_cache import ReadCache
@@ -39,7 +47,9 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         write_wait_seconds: float,
         stopping: threading.Event,
         read_cache: ReadCache,
+        planner: JobRunner,
     ) -> None:
+        self.planner = planner
         self.app = app
         self.view = view
         self.progress = progress
@@ -98,9 +108,25 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
     def TriggerSecretSync(
         self, request: api.TriggerSecretSyncRequest, context: grpc.ServicerContext
     ) -> api.TriggerSecretSyncResponse:
+        if request.validate_only:
+            return self._dry_run(request)
         written = self.app.trigger(request.id, call_context(request.request_id))
         return api.TriggerSecretSyncResponse(
             secret_sync=self._settled(written), job_id=written.job_id
+        )
+
+    def _dry_run(self, request: api.TriggerSecretSyncRequest) -> api.TriggerSecretSyncResponse:
+        sync = self.app.for_dry_run(request.id, call_context(request.request_id))
+        try:
+            plan = self.planner.plan(sync)
+        except VaultError as error:
+            raise FailedPrecondition(
+                f"the vault answered {error.code}: {error}", "VAULT_ERROR"
+            ) from None
+        return api.TriggerSecretSyncResponse(
+            secret_sync=convert.sync_to_proto(sync),
+            plan=[convert.plan_step(step) for step in plan.steps],
+            blocking=plan.blocking,
         )
 
     @translate_errors

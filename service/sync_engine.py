@@ -58,6 +58,21 @@ class SyncEngine:
     def __init__(self, concurrency: int = 8) -> None:
         self.concurrency = concurrency
 
+    def plan(
+        self,
+        resolution: Resolution,
+        vault: KeyVault,
+        managed: Mapping[str, ManagedKey],
+        target: SyncTarget,
+        fingerprint: Callable[[str], str],
+    ) -> tuple[Plan, list[VaultSecret]]:
+        """What a sync would do now (reads the listing only; writes nothing)."""
+        listing = vault.list_secrets()
+        plan = plan_sync(
+            resolution.values, resolution.problems, listing, managed, target, fingerprint
+        )
+        return plan, listing
+
     def sync(
         self,
         resolution: Resolution,
@@ -66,10 +81,7 @@ class SyncEngine:
         target: SyncTarget,
         fingerprint: Callable[[str], str],
     ) -> Outcome:
-        listing = vault.list_secrets()
-        plan = plan_sync(
-            resolution.values, resolution.problems, listing, managed, target, fingerprint
-        )
+        plan, listing = self.plan(resolution, vault, managed, target, fingerprint)
         outcome = Outcome(plan)
         if plan.blocking:
             return outcome

@@ -49,10 +49,8 @@ def eventually(check, timeout: float = 20.0):
     return result
 
 
-def test_secrets_arrive_in_the_vault_without_a_trigger(running, emulator):
-    channel = running
-    project_id = new_project(channel)
-    connection = cgrpc.AzureConnectionServiceStub(channel).CreateAzureConnection(
+def emulator_connection(channel: grpc.Channel, project_id: str, emulator) -> str:
+    return cgrpc.AzureConnectionServiceStub(channel).CreateAzureConnection(
         capi.CreateAzureConnectionRequest(
             project_id=project_id,
             name="emulator",
@@ -64,7 +62,13 @@ def test_secrets_arrive_in_the_vault_without_a_trigger(running, emulator):
                 authority_host=emulator.url,
             ),
         )
-    ).connection
+    ).connection.id
+
+
+def test_secrets_arrive_in_the_vault_without_a_trigger(running, emulator):
+    channel = running
+    project_id = new_project(channel)
+    connection_id = emulator_connection(channel, project_id, emulator)
     source = sgrpc.SecretSourceServiceStub(channel)
     where = {"project_id": project_id, "environment": "dev", "path": "/my-secrets"}
     source.SetSecret(sapi.SetSecretRequest(**where, secret=spb.Secret(key="DB_HOST", value="a")))
@@ -72,7 +76,7 @@ def test_secrets_arrive_in_the_vault_without_a_trigger(running, emulator):
     sync = syncs.CreateSecretSync(
         create_request(
             project_id=project_id,
-            connection_id=connection.id,
+            connection_id=connection_id,
             destination_config=pb.AzureKeyVaultDestinationConfig(vault_base_url=emulator.url),
         )
     ).secret_sync
@@ -108,3 +112,47 @@ def test_a_sync_with_an_unknown_connection_fails_with_a_clear_message(running, e
         return shown if shown.sync_status == pb.JOB_STATUS_FAILED else None
 
     assert "CONNECTION_NOT_FOUND" in eventually(failed).last_sync_message
+
+
+def test_a_dry_run_shows_the_plan_and_changes_nothing(running, emulator):
+    channel = running
+    project_id = new_project(channel)
+    connection_id = emulator_connection(channel, project_id, emulator)
+    where = {"project_id": project_id, "environment": "dev", "path": "/my-secrets"}
+    sgrpc.SecretSourceServiceStub(channel).SetSecret(
+        sapi.SetSecretRequest(**where, secret=spb.Secret(key="DB_HOST", value="CANARY-DRY"))
+    )
+    syncs = api_grpc.SecretSyncServiceStub(channel)
+    sync = syncs.CreateSecretSync(
+        create_request(
+            project_id=project_id,
+            connection_id=connection_id,
+            is_enabled=False,  # nothing requested: the worker stays idle
+            destination_config=pb.AzureKeyVaultDestinationConfig(vault_base_url=emulator.url),
+        )
+    ).secret_sync
+    emulator.reset_counts()
+    answer = syncs.TriggerSecretSync(api.TriggerSecretSyncRequest(id=sync.id, validate_only=True))
+    steps = {(s.action, s.name, s.key) for s in answer.plan}
+    assert (api.PLAN_ACTION_CREATE, "DB-HOST", "DB_HOST") in steps
+    assert answer.job_id == "" and not answer.blocking
+    assert "CANARY-DRY" not in str(answer)
+    counts = emulator.counts()
+    assert counts.get("set", 0) == 0 and counts.get("delete", 0) == 0
+    after = syncs.GetSecretSync(api.GetSecretSyncRequest(id=sync.id)).secret_sync
+    assert after.version == sync.version  # nothing recorded
+
+
+def test_a_dry_run_without_a_working_connection_is_refused_clearly(running, emulator):
+    syncs = api_grpc.SecretSyncServiceStub(running)
+    sync = syncs.CreateSecretSync(
+        create_request(
+            project_id=new_project(running),
+            is_enabled=False,
+            destination_config=pb.AzureKeyVaultDestinationConfig(vault_base_url=emulator.url),
+        )
+    ).secret_sync
+    with pytest.raises(grpc.RpcError) as refused:
+        syncs.TriggerSecretSync(api.TriggerSecretSyncRequest(id=sync.id, validate_only=True))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "does not exist" in refused.value.details()
