@@ -132,10 +132,15 @@ class SecretSyncServer:
             self.view,
         )
         self.health = health.HealthServicer()
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(
-                max_workers=config.max_workers, thread_name_prefix="grpc"
-            ),
+        self.server = self._grpc_server(config)
+        self.port = 0
+        self.projection_failed = False
+        self._threads: list[threading.Thread] = []
+
+    def _grpc_server(self, config: Config) -> grpc.Server:
+        """The gRPC server with our three services, health and reflection."""
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc"),
             interceptors=[CallLogInterceptor()],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
             options=[
@@ -153,28 +158,20 @@ class SecretSyncServer:
                 self.runner.projection.read_cache,  # type: ignore[attr-defined]
                 self.jobs,
             ),
-            self.server,
+            server,
         )
         source_grpc.add_SecretSourceServiceServicer_to_server(
-            SecretSourceServicer(self.sources), self.server
+            SecretSourceServicer(self.sources), server
         )
         connection_grpc.add_AzureConnectionServiceServicer_to_server(
-            AzureConnectionServicer(self.connections), self.server
+            AzureConnectionServicer(self.connections), server
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        names = (SERVICE_NAME, SOURCE_SERVICE_NAME, CONNECTION_SERVICE_NAME)
         reflection.enable_server_reflection(
-            (
-                SERVICE_NAME,
-                SOURCE_SERVICE_NAME,
-                CONNECTION_SERVICE_NAME,
-                health.SERVICE_NAME,
-                reflection.SERVICE_NAME,
-            ),
-            self.server,
+            (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.port = 0
-        self.projection_failed = False
-        self._threads: list[threading.Thread] = []
+        return server
 
     def start(self) -> int:
         self.port = self.server.add_insecure_port(self.config.listen)
