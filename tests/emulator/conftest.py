@@ -71,8 +71,9 @@ def inner_code(error: Any) -> str | None:
 VAULT_SCOPE = "https://vault.azure.net/.default"
 
 
-def access_token(emulator: KeyVaultEmulator, scope: str = VAULT_SCOPE) -> str:
-    response = requests.post(
+def token_response(emulator: KeyVaultEmulator, scope: str = VAULT_SCOPE) -> requests.Response:
+    """A client-credentials token request, as MSAL sends it."""
+    return requests.post(
         f"{emulator.url}/{emulator.tenant_id}/oauth2/v2.0/token",
         data={
             "grant_type": "client_credentials",
@@ -83,6 +84,10 @@ def access_token(emulator: KeyVaultEmulator, scope: str = VAULT_SCOPE) -> str:
         verify=str(emulator.ca_path),
         timeout=10,
     )
+
+
+def access_token(emulator: KeyVaultEmulator, scope: str = VAULT_SCOPE) -> str:
+    response = token_response(emulator, scope)
     response.raise_for_status()
     return response.json()["access_token"]
 

@@ -10,7 +10,13 @@ import requests
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 from adapters.keyvault_emulator import KeyVaultEmulator
-from tests.emulator.conftest import access_token, credential_for, inner_code, vault_request
+from tests.emulator.conftest import (
+    access_token,
+    credential_for,
+    inner_code,
+    token_response,
+    vault_request,
+)
 
 VAULT_SCOPE = "https://vault.azure.net/.default"
 
@@ -89,17 +95,7 @@ def test_openid_configuration_lives_on_the_emulator(emulator):
 
 
 def test_token_response_shape(emulator):
-    response = requests.post(
-        f"{emulator.url}/{emulator.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emulator.client_id,
-            "client_secret": emulator.client_secret,
-            "scope": VAULT_SCOPE,
-        },
-        verify=str(emulator.ca_path),
-        timeout=10,
-    )
+    response = token_response(emulator, VAULT_SCOPE)
     body = response.json()
     assert set(body) == {"token_type", "access_token", "expires_in", "ext_expires_in"}
     assert body["token_type"] == "Bearer"
@@ -108,17 +104,7 @@ def test_token_response_shape(emulator):
 
 
 def test_scope_without_default_suffix_is_invalid(emulator):
-    response = requests.post(
-        f"{emulator.url}/{emulator.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emulator.client_id,
-            "client_secret": emulator.client_secret,
-            "scope": "https://vault.azure.net/secrets.read",
-        },
-        verify=str(emulator.ca_path),
-        timeout=10,
-    )
+    response = token_response(emulator, "https://vault.azure.net/secrets.read")
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
 
