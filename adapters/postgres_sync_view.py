@@ -19,15 +19,19 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
         self.sql_create_statements += [
             self._sql(
                 "CREATE TABLE IF NOT EXISTS {view} ("
-                "id text PRIMARY KEY, project_id text NOT NULL, name text COLLATE \"C\" NOT NULL, "
+                'id text PRIMARY KEY, project_id text NOT NULL, name text COLLATE "C" NOT NULL, '
                 "connection_id text NOT NULL, environment text NOT NULL, "
-                "sync_status text NOT NULL, version bigint NOT NULL, state text NOT NULL)"
+                "sync_status text NOT NULL, open_jobs integer NOT NULL, version bigint NOT NULL, "
+                "state text NOT NULL)"
             ),
             self._sql(
-                "CREATE INDEX IF NOT EXISTS secret_syncs_project_name "
-                "ON {view} (project_id, name)"
+                "CREATE INDEX IF NOT EXISTS secret_syncs_project_name ON {view} (project_id, name)"
             ),
             self._sql("CREATE INDEX IF NOT EXISTS secret_syncs_status ON {view} (sync_status)"),
+            self._sql(
+                "CREATE INDEX IF NOT EXISTS secret_syncs_open_jobs ON {view} (open_jobs) "
+                "WHERE open_jobs > 0"
+            ),
         ]
 
     def _sql(self, text: str) -> Composed:
@@ -38,11 +42,11 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
 
     def save_row(self, row: SyncRow, tracking: Tracking) -> None:
         statement = self._sql(
-            f"INSERT INTO {{view}} ({COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) "
+            f"INSERT INTO {{view}} ({COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) "
             "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
             "connection_id = EXCLUDED.connection_id, environment = EXCLUDED.environment, "
-            "sync_status = EXCLUDED.sync_status, version = EXCLUDED.version, "
-            "state = EXCLUDED.state"
+            "sync_status = EXCLUDED.sync_status, open_jobs = EXCLUDED.open_jobs, "
+            "version = EXCLUDED.version, state = EXCLUDED.state"
         )
         values = (
             row.id,
@@ -51,6 +55,7 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
             row.connection_id,
             row.environment,
             row.sync_status,
+            row.open_jobs,
             row.version,
             row.state,
         )
@@ -73,8 +78,18 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
 
     def reset(self, application_name: str) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(self._sql("DELETE FROM {view}"))
+            curs.execute(self._sql("DROP TABLE IF EXISTS {view}"))
             curs.execute(
                 self._sql("DELETE FROM {tracking} WHERE application_name = %s"),
                 (application_name,),
             )
+        self.create_table()
+
+    def columns(self) -> set[str]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = 'secret_syncs'",
+                (self.datastore.schema or "public",),
+            )
+            return {r["column_name"] for r in curs.fetchall()}

@@ -20,16 +20,19 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
             "CREATE TABLE IF NOT EXISTS secret_syncs ("
             "id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, "
             "connection_id TEXT NOT NULL, environment TEXT NOT NULL, "
-            "sync_status TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL)",
+            "sync_status TEXT NOT NULL, open_jobs INTEGER NOT NULL, version INTEGER NOT NULL, "
+            "state TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS secret_syncs_project_name "
             "ON secret_syncs (project_id, name)",
             "CREATE INDEX IF NOT EXISTS secret_syncs_status ON secret_syncs (sync_status)",
+            "CREATE INDEX IF NOT EXISTS secret_syncs_open_jobs ON secret_syncs (open_jobs) "
+            "WHERE open_jobs > 0",
         ]
 
     def save_row(self, row: SyncRow, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute(
-                f"INSERT OR REPLACE INTO secret_syncs ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO secret_syncs ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     row.id,
                     row.project_id,
@@ -37,6 +40,7 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
                     row.connection_id,
                     row.environment,
                     row.sync_status,
+                    row.open_jobs,
                     row.version,
                     row.state,
                 ),
@@ -55,5 +59,11 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
 
     def reset(self, application_name: str) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.execute("DELETE FROM secret_syncs")
+            c.execute("DROP TABLE IF EXISTS secret_syncs")
             c.execute("DELETE FROM tracking WHERE application_name = ?", (application_name,))
+        self.create_table()
+
+    def columns(self) -> set[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT name FROM pragma_table_info('secret_syncs')")
+            return {r[0] for r in c.fetchall()}

@@ -23,6 +23,7 @@ class SyncRow:
     connection_id: str
     environment: str
     sync_status: str  # "" while no sync job was ever requested
+    open_jobs: int  # jobs (of any kind) pending or running: the worker's queue
     version: int
     state: str  # JSON of the aggregate's snapshot state
 
@@ -70,11 +71,10 @@ class SecretSyncView(TrackingRecorder):
         tail = f"ORDER BY name LIMIT {self.placeholder}"
         return self._select(where, [*params, query.limit], tail)
 
-    def rows_in_status(self, statuses: tuple[str, ...], limit: int) -> list[SyncRow]:
-        """Syncs whose latest sync job is in one of `statuses` (the worker's queue)."""
-        marks = ", ".join([self.placeholder] * len(statuses))
+    def rows_with_open_jobs(self, limit: int) -> list[SyncRow]:
+        """Syncs with a job pending or running (the worker's queue)."""
         tail = f"ORDER BY id LIMIT {self.placeholder}"
-        return self._select(f"sync_status IN ({marks})", [*statuses, limit], tail)
+        return self._select("open_jobs > 0", [limit], tail)
 
     def all_rows(self) -> list[SyncRow]:
         """Every row, ordered by id (for rebuild checks and tooling)."""
@@ -82,7 +82,16 @@ class SecretSyncView(TrackingRecorder):
 
     @abstractmethod
     def reset(self, application_name: str) -> None:
-        """Empty the view and forget its position, so a replay starts from zero."""
+        """Empty the view (re-made with the current columns) and forget its position,
+        so a replay starts from zero."""
+
+    @abstractmethod
+    def columns(self) -> set[str]:
+        """The columns the stored table has (none when there is no table yet)."""
+
+    def is_current(self) -> bool:
+        """False when the table was made by an older version: it must be rebuilt."""
+        return set(COLUMNS.split(", ")) <= self.columns()
 
 
 def filter_clauses(query: SyncFilter, placeholder: str) -> tuple[str, list[str]]:
@@ -97,4 +106,4 @@ def filter_clauses(query: SyncFilter, placeholder: str) -> tuple[str, list[str]]
     return " AND ".join(clauses), params
 
 
-COLUMNS = "id, project_id, name, connection_id, environment, sync_status, version, state"
+COLUMNS = "id, project_id, name, connection_id, environment, sync_status, open_jobs, version, state"

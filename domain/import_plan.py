@@ -10,13 +10,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from domain.key_schema import SchemaMatcher, vault_name
 from domain.options import ImportBehavior
 from domain.plan import ManagedKey, SyncTarget, VaultSecret
 from domain.source_rules import KEY_RE
+
+INVALID_KEY = "not a valid source key"
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,13 @@ def plan_import(
     managed: Mapping[str, ManagedKey],
     target: SyncTarget,
     behavior: ImportBehavior,
+    unresolved: Collection[str] = (),
 ) -> ImportPlan:
-    """`vault_values`: name -> value of the secrets `readable` chose."""
+    """`vault_values`: name -> value of the secrets `readable` chose.
+
+    `unresolved`: source keys whose value cannot be resolved now (a broken
+    reference); they exist in the source, so an import never overwrites them.
+    """
     plan = ImportPlan()
     matcher = SchemaMatcher(target.key_schema, target.environment)
     by_name = {vault_name(k, target.key_schema, target.environment).lower(): k for k in source}
@@ -62,10 +69,12 @@ def plan_import(
         known = managed.get(lower)
         key = known.key if known else by_name.get(lower) or matcher.key_part(name) or ""
         if not KEY_RE.fullmatch(key):
-            plan.steps.append(ImportStep(name, key, False, "not a valid source key"))
+            plan.steps.append(ImportStep(name, key, False, INVALID_KEY))
             continue
         current = source.get(key)
-        if current is None:
+        if key in unresolved:
+            plan.steps.append(ImportStep(name, key, False, "the source keeps its value"))
+        elif current is None:
             plan.writes[key] = value
             plan.steps.append(ImportStep(name, key, True, "not in the source"))
         elif behavior is ImportBehavior.PRIORITIZE_SOURCE or current == value:

@@ -11,21 +11,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError
 
 from domain.errors import FailedPrecondition, SecretSyncError
-from domain.options import InitialSyncBehavior, JobKind
+from domain.options import ImportBehavior, InitialSyncBehavior, JobKind
 from domain.plan import ManagedKey, Plan, SyncTarget
 from domain.resolve import Resolution
 from domain.secret_sync import SecretSync
+from domain.source_rules import MAX_BULK
 from domain.vault import KeyVault, VaultError
+from service.call_context import CallContext
+from service.import_engine import import_from_vault
 from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
 from service.sync_engine import Outcome, SyncEngine
 
 LEASE = timedelta(minutes=5)
+IMPORTED = "imported from Azure Key Vault"  # the comment on secrets an import wrote
+# Initial sync behaviours that import from the vault before the first sync.
+FIRST_IMPORTS = {
+    InitialSyncBehavior.IMPORT_PRIORITIZE_SOURCE: ImportBehavior.PRIORITIZE_SOURCE,
+    InitialSyncBehavior.IMPORT_PRIORITIZE_DESTINATION: ImportBehavior.PRIORITIZE_DESTINATION,
+}
 log = logging.getLogger("secretsync.jobs")
 
 
@@ -52,25 +61,59 @@ class JobRunner:
         self.engine = engine or SyncEngine()
         self.clock = clock
 
-    def run_sync(self, sync_id: str, job_id: str) -> bool:
-        """Run a requested sync job; False when another worker holds or finished it."""
-        sync = self._claim(sync_id, JobKind.SYNC, job_id)
+    def run(self, sync_id: str, kind: JobKind, job_id: str) -> bool:
+        """Run a requested job; False when another worker holds or finished it."""
+        sync = self._claim(sync_id, kind, job_id)
         if sync is None:
             return False
         try:
-            outcome = self._sync(sync)
+            outcome = self._do(kind, sync, job_id)
         except VaultError as error:  # the whole vault failed (e.g. listing refused)
-            self._record(sync_id, job_id, None, f"vault: {error.code}: {error}")
+            self._record(sync_id, kind, job_id, None, f"vault: {error.code}: {error}")
             return True
         except SecretSyncError as error:  # e.g. the source folder is gone
-            self._record(sync_id, job_id, None, f"{error.reason}: {error}")
+            self._record(sync_id, kind, job_id, None, f"{error.reason}: {error}")
             return True
         except Exception as error:  # never let one job take the worker down
-            log.exception("sync job %s of %s failed", job_id, sync_id)
-            self._record(sync_id, job_id, None, f"internal error ({type(error).__name__})")
+            log.exception("%s job %s of %s failed", kind.value, job_id, sync_id)
+            self._record(sync_id, kind, job_id, None, f"internal error ({type(error).__name__})")
             return True
-        self._record(sync_id, job_id, outcome, outcome.message())
+        self._record(sync_id, kind, job_id, outcome, outcome.message())
         return True
+
+    def run_sync(self, sync_id: str, job_id: str) -> bool:
+        return self.run(sync_id, JobKind.SYNC, job_id)
+
+    def _do(self, kind: JobKind, sync: SecretSync, job_id: str) -> Outcome:
+        if kind is JobKind.REMOVE:
+            vault = self.vaults.vault_for(sync)
+            return self.engine.remove(vault, managed_keys(sync), str(sync.id))
+        if kind is JobKind.IMPORT:
+            return self._import(sync, ImportBehavior(sync.job(kind)["import_behavior"]), job_id)
+        first_import = FIRST_IMPORTS.get(InitialSyncBehavior(sync.initial_sync_behavior))
+        if not (sync.first_run and first_import):
+            return self._sync(sync)
+        imported = self._import(sync, first_import, job_id)  # the vault first, then the sync
+        if not imported.succeeded:
+            return imported
+        outcome = self._sync(sync)
+        outcome.counts["imported"] = imported.counts["imported"]
+        return outcome
+
+    def _import(self, sync: SecretSync, behavior: ImportBehavior, job_id: str) -> Outcome:
+        resolution, vault, managed, target, _ = self._inputs(sync)
+        plan, outcome = import_from_vault(self.engine, vault, resolution, managed, target, behavior)
+        entries = [(key, value, IMPORTED) for key, value in sorted(plan.writes.items())]
+        ctx = CallContext(actor=f"secret-sync:{sync.id}", request_id=job_id)
+        for start in range(0, len(entries), MAX_BULK):
+            self.sources.set_secrets(
+                sync.project_id,
+                sync.environment,
+                sync.secret_path,
+                entries[start : start + MAX_BULK],
+                ctx,
+            )
+        return outcome
 
     def _claim(self, sync_id: str, kind: JobKind, job_id: str) -> SecretSync | None:
         try:
@@ -103,18 +146,24 @@ class JobRunner:
             first_run=sync.first_run,
             initial_sync_behavior=InitialSyncBehavior(sync.initial_sync_behavior),
         )
-        managed = {lower: ManagedKey(*entry) for lower, entry in sync.managed.items()}
-        return resolution, self.vaults.vault_for(sync), managed, target, fingerprint
+        return resolution, self.vaults.vault_for(sync), managed_keys(sync), target, fingerprint
 
-    def _record(self, sync_id: str, job_id: str, outcome: Outcome | None, message: str) -> None:
+    def _record(
+        self, sync_id: str, kind: JobKind, job_id: str, outcome: Outcome | None, message: str
+    ) -> None:
         for _ in range(5):  # a new request may land between our read and write: retry
             sync = self.syncs.get_sync(sync_id)
+            aggregates: list[Any] = [sync]
             if outcome is not None and outcome.succeeded:
-                sync.succeed_job(JobKind.SYNC, job_id, message, outcome.counts,
-                                 managed_changes=outcome.managed)
+                sync.succeed_job(
+                    kind, job_id, message, outcome.counts, managed_changes=outcome.managed
+                )
+                if kind is JobKind.REMOVE and sync.job(kind)["then_delete"]:
+                    ctx = CallContext(actor="worker", request_id=job_id)
+                    aggregates = self.syncs.deletion(sync, ctx)  # removed: now delete
             else:
                 sync.fail_job(
-                    JobKind.SYNC,
+                    kind,
                     job_id,
                     message,
                     outcome.counts if outcome else {},
@@ -122,8 +171,13 @@ class JobRunner:
                     managed_changes=outcome.managed if outcome else {},
                 )
             try:
-                self.syncs.save(sync)
+                self.syncs.save(*aggregates)
                 return
             except IntegrityError:
                 continue
         log.error("could not record the outcome of job %s of %s", job_id, sync_id)
+
+
+def managed_keys(sync: SecretSync) -> dict[str, ManagedKey]:
+    """What the sync last wrote, by lowercase vault name."""
+    return {lower: ManagedKey(*entry) for lower, entry in sync.managed.items()}

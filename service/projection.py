@@ -11,6 +11,7 @@ from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
 from adapters.sync_view import SecretSyncView, SyncRow
+from domain.options import JobStatus
 from domain.secret_sync import SecretSync
 from domain.snapshot import decode, encode
 from service.progress import Progress
@@ -27,6 +28,7 @@ def sync_event_topics() -> tuple[str, ...]:
 
 
 SYNC_EVENT_TOPICS = sync_event_topics()
+OPEN = (JobStatus.PENDING.value, JobStatus.RUNNING.value)  # a job the worker must look at
 
 
 def latest_sync_event(recorder: ApplicationRecorder, after: int = 0) -> int:
@@ -84,6 +86,7 @@ def to_row(sync: SecretSync) -> SyncRow:
         connection_id=sync.connection_id,
         environment=sync.environment,
         sync_status=sync.jobs["sync"]["status"] or "",
+        open_jobs=sum(job["status"] in OPEN for job in sync.jobs.values()),
         version=sync.version,
         state=encode(sync),
     )

@@ -80,8 +80,10 @@ class SecretSyncs(Application[UUID]):
                 job_id = new_job_id()
                 sync.request_sync(job_id, "created", ctx.actor, ctx.request_id)
             scope = sync_names(project_id)
-            claim = NameClaim(scope, settings.name) if first_try else self._claim(
-                project_id, settings.name
+            claim = (
+                NameClaim(scope, settings.name)
+                if first_try
+                else self._claim(project_id, settings.name)
             )
             self._take(claim, sync)  # NAME_TAKEN if another sync holds it
             try:
@@ -92,9 +94,7 @@ class SecretSyncs(Application[UUID]):
         raise NameTaken(taken)
 
     @retried
-    def update(
-        self, sync_id: str, etag: str, fields: dict[str, Any], ctx: CallContext
-    ) -> Written:
+    def update(self, sync_id: str, etag: str, fields: dict[str, Any], ctx: CallContext) -> Written:
         """Change the named settings fields; ABORTED if `etag` is given and stale."""
         sync = self._load(sync_id, etag)
         wanted, violations = check_settings(
@@ -123,9 +123,7 @@ class SecretSyncs(Application[UUID]):
         return Written(sync, self._save(sync, *claims), job_id)
 
     @retried
-    def delete(
-        self, sync_id: str, etag: str, remove_secrets: bool, ctx: CallContext
-    ) -> Written:
+    def delete(self, sync_id: str, etag: str, remove_secrets: bool, ctx: CallContext) -> Written:
         """Delete now, or (remove_secrets) request a removal that deletes on success."""
         require(_request_id(ctx))
         sync = self._load(sync_id, etag)
@@ -133,10 +131,14 @@ class SecretSyncs(Application[UUID]):
             job_id = new_job_id()
             sync.request_remove(job_id, True, ctx.actor, ctx.request_id)
             return Written(sync, self._save(sync), job_id)
+        return Written(sync, self._save(*self.deletion(sync, ctx)))
+
+    def deletion(self, sync: SecretSync, ctx: CallContext) -> list[Any]:
+        """Delete `sync` and free its name: the aggregates to save together."""
         sync.delete(ctx.actor, ctx.request_id)
         claim = self._claim(sync.project_id, sync.name)
         claim.release(str(sync.id))
-        return Written(sync, self._save(sync, claim))
+        return [sync, claim]
 
     def for_dry_run(self, sync_id: str, ctx: CallContext) -> SecretSync:
         """The sync a dry run plans for: it must exist and its folder too. Records nothing."""
@@ -160,8 +162,9 @@ class SecretSyncs(Application[UUID]):
         violations = _request_id(ctx)
         if behavior is None:
             violations.append(
-                FieldViolation("import_behavior", "must be prioritize-source or "
-                               "prioritize-destination")
+                FieldViolation(
+                    "import_behavior", "must be prioritize-source or prioritize-destination"
+                )
             )
         require(violations)
         sync = self._load(sync_id)

@@ -83,13 +83,17 @@ def start_projection(
 ) -> ProjectionRunner[SecretSyncs, SecretSyncView]:
     """Open the event store and start following it into the view.
 
-    With `reset`, the view is emptied first so the whole log is replayed.
+    With `reset`, or when the view's table was made by an older version, the
+    view is emptied first so the whole log is replayed into it.
     """
-    if reset:
-        env = Environment(SecretSyncProjection.name, {**os.environ, **config.persistence_env()})
-        factory = InfrastructureFactory[SecretSyncView].construct(env=env)
-        factory.tracking_recorder(view_class(config)).reset(SecretSyncs.name)  # type: ignore[type-abstract]
-        factory.close()
+    env = Environment(SecretSyncProjection.name, {**os.environ, **config.persistence_env()})
+    factory = InfrastructureFactory[SecretSyncView].construct(env=env)
+    view = factory.tracking_recorder(view_class(config))  # type: ignore[type-abstract]
+    if reset or not view.is_current():
+        if not reset:
+            log.warning("the secret_syncs view has older columns: rebuilding it from the log")
+        view.reset(SecretSyncs.name)
+    factory.close()
     runner: ProjectionRunner[SecretSyncs, SecretSyncView] = ProjectionRunner(
         application_class=SecretSyncs,
         projection_class=SecretSyncProjection,
@@ -238,9 +242,7 @@ class SecretSyncServer:
             try:
                 latest = latest_sync_event(self.app.recorder, latest)
                 projected = self.view.max_tracking_id(self.app.name) or 0
-                healthy = (
-                    target is not None and projected >= target and not self.projection_failed
-                )
+                healthy = target is not None and projected >= target and not self.projection_failed
                 target = latest
             except Exception as error:
                 log.warning("storage check failed: %s", type(error).__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.options import MAX_JOB_MESSAGE
 from domain.plan import (
@@ -23,10 +23,12 @@ from domain.plan import (
     VaultSecret,
     plan_sync,
 )
+from domain.remove_plan import plan_remove
 from domain.resolve import Resolution
 from domain.vault import KeyVault, VaultError
 
 DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
+T = TypeVar("T")
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Outcome:
     counts: dict[str, int] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # key or name -> why
     managed: dict[str, list[Any] | None] = field(default_factory=dict)  # lower name -> entry
+    left: dict[str, str] = field(default_factory=dict)  # names left in place -> why (reported)
 
     @property
     def succeeded(self) -> bool:
@@ -49,6 +52,9 @@ class Outcome:
             if self.failed:
                 failures = sorted(self.failed.items())
                 text += "; failed: " + ", ".join(f"{key} ({why})" for key, why in failures)
+            if self.left:
+                left = sorted(self.left.items())
+                text += "; left in place: " + ", ".join(f"{name} ({why})" for name, why in left)
             if self.plan.overlaps:
                 text += "; owned by another sync: " + ", ".join(sorted(self.plan.overlaps))
         return text[:MAX_JOB_MESSAGE]
@@ -89,11 +95,29 @@ class SyncEngine:
             outcome.failed[step.key] = step.reason
         by_name = {s.name.lower(): s for s in listing}
         run = _StepRunner(vault, resolution.values, target, fingerprint, by_name, outcome)
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync") as pool:
-            list(pool.map(run, plan.of(Action.CREATE, Action.UPDATE, Action.VERIFY,
-                                        Action.DELETE)))
+        self.run_steps(run, plan.of(Action.CREATE, Action.UPDATE, Action.VERIFY, Action.DELETE))
         outcome.counts["unchanged"] = len(plan.of(Action.UNCHANGED))
         return outcome
+
+    def remove(self, vault: KeyVault, managed: Mapping[str, ManagedKey], sync_id: str) -> Outcome:
+        """Delete from the vault exactly the names this sync manages (RemoveSecrets)."""
+        plan = plan_remove(managed, vault.list_secrets(), sync_id)
+        outcome = Outcome(plan)
+        for step in plan.of(Action.UNCHANGED):  # already gone: no longer managed
+            outcome.managed[step.name.lower()] = None
+        for step in plan.of(Action.LEAVE):
+            outcome.left[step.name] = step.reason
+            if step.name in plan.overlaps:  # another sync took it over: not ours any more
+                outcome.managed[step.name.lower()] = None
+        run = _StepRunner(vault, {}, SyncTarget(sync_id, ""), str, {}, outcome)
+        self.run_steps(run, plan.of(Action.DELETE))
+        outcome.counts["left"] = len(outcome.left)
+        return outcome
+
+    def run_steps(self, run: Callable[[T], None], items: list[T]) -> None:
+        """`run` on each item in parallel (the adapter paces the vault's limits)."""
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync") as pool:
+            list(pool.map(run, items))
 
 
 @dataclass
@@ -157,6 +181,8 @@ class _StepRunner:
 
     def _remember(self, step: Step, value: str, updated: int | None) -> None:
         self.outcome.managed[step.name.lower()] = [
-            step.name, step.key, self.fingerprint(value), updated
+            step.name,
+            step.key,
+            self.fingerprint(value),
+            updated,
         ]
-

@@ -206,8 +206,8 @@ def tamper(database_url: str, live: list[SyncRow]) -> None:
         ("UPDATE {table} SET name = 'tampered', version = 999 WHERE id = %s", (live[0].id,)),
         ("DELETE FROM {table} WHERE id = %s", (live[1].id,)),
         (
-            f"INSERT INTO {{table}} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (new_id(), live[2].project_id, "stray", new_id(), "dev", "", 1, live[2].state),
+            f"INSERT INTO {{table}} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (new_id(), live[2].project_id, "stray", new_id(), "dev", "", 0, 1, live[2].state),
         ),
     ]
     if database_url.startswith("sqlite"):
