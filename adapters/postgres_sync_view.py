@@ -16,6 +16,7 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        self.tracking_statements = list(self.sql_create_statements)
         self.sql_create_statements += [
             self._sql(
                 "CREATE TABLE IF NOT EXISTS {view} ("
@@ -78,6 +79,8 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
 
     def reset(self, application_name: str) -> None:
         with self.datastore.transaction(commit=True) as curs:
+            for statement in self.tracking_statements:
+                curs.execute(statement)
             curs.execute(self._sql("DROP TABLE IF EXISTS {view}"))
             curs.execute(
                 self._sql("DELETE FROM {tracking} WHERE application_name = %s"),

@@ -59,6 +59,8 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
 
     def reset(self, application_name: str) -> None:
         with self.datastore.transaction(commit=True) as c:
+            for statement in super().construct_create_table_statements():  # tracking only
+                c.execute(statement)
             c.execute("DROP TABLE IF EXISTS secret_syncs")
             c.execute("DELETE FROM tracking WHERE application_name = ?", (application_name,))
         self.create_table()

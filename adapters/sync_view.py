@@ -91,7 +91,8 @@ class SecretSyncView(TrackingRecorder):
 
     def is_current(self) -> bool:
         """False when the table was made by an older version: it must be rebuilt."""
-        return set(COLUMNS.split(", ")) <= self.columns()
+        columns = self.columns()
+        return not columns or set(COLUMNS.split(", ")) <= columns
 
 
 def filter_clauses(query: SyncFilter, placeholder: str) -> tuple[str, list[str]]:

@@ -86,8 +86,11 @@ def start_projection(
     With `reset`, or when the view's table was made by an older version, the
     view is emptied first so the whole log is replayed into it.
     """
-    env = Environment(SecretSyncProjection.name, {**os.environ, **config.persistence_env()})
-    factory = InfrastructureFactory[SecretSyncView].construct(env=env)
+    # No tables made yet: an older view's table must be seen before it is touched.
+    settings = {**os.environ, **config.persistence_env(), "CREATE_TABLE": "false"}
+    factory = InfrastructureFactory[SecretSyncView].construct(
+        env=Environment(SecretSyncProjection.name, settings)
+    )
     view = factory.tracking_recorder(view_class(config))  # type: ignore[type-abstract]
     if reset or not view.is_current():
         if not reset:

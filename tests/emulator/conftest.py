@@ -1,4 +1,5 @@
-"""Fixtures: a fresh emulator per test, and real SDK clients pointed at it.
+"""Fixtures: a fresh emulator per test, real SDK clients pointed at it, and a
+server running jobs against it (`running`).
 
 No fixture here may be called "server": tests/conftest.py treats that name as the gRPC
 service and would start one.
@@ -6,15 +7,22 @@ service and would start one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import grpc
 import pytest
 import requests
 from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
+from hanzo.kms.secretsync.v1 import azure_connection_pb2 as cpb
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as capi
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as cgrpc
 
 from adapters.keyvault_emulator import KeyVaultEmulator
+from service.server import SecretSyncServer
+from tests.conftest import start_server
 
 ClientFactory = Callable[..., SecretClient]
 
@@ -120,3 +128,46 @@ def vault_request(
         timeout=10,
         **kwargs,
     )
+
+
+@pytest.fixture
+def running(database_url, emulator, monkeypatch) -> Iterator[grpc.Channel]:
+    """A channel to a server whose worker runs jobs and trusts the emulator's CA."""
+    monkeypatch.setenv("SECRET_SYNC_CA_BUNDLE", str(emulator.ca_path))
+    server: SecretSyncServer = start_server(database_url, run_jobs=True)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            yield channel
+    finally:
+        server.stop(grace=1.0)
+
+
+def vault_value(emulator: KeyVaultEmulator, name: str) -> str | None:
+    try:
+        return emulator.vault().get_secret(name).version.value
+    except Exception:
+        return None
+
+
+def eventually(check, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return result
+
+
+def emulator_connection(channel: grpc.Channel, project_id: str, emulator) -> str:
+    return cgrpc.AzureConnectionServiceStub(channel).CreateAzureConnection(
+        capi.CreateAzureConnectionRequest(
+            project_id=project_id,
+            name="emulator",
+            cloud=cpb.AZURE_CLOUD_PUBLIC,
+            client_secret_auth=cpb.ClientSecretAuth(
+                tenant_id=emulator.tenant_id,
+                client_id=emulator.client_id,
+                client_secret=emulator.client_secret,
+                authority_host=emulator.url,
+            ),
+        )
+    ).connection.id

@@ -3,14 +3,8 @@ sync; secrets set in the source arrive in the vault with no trigger call."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import grpc
 import pytest
-from hanzo.kms.secretsync.v1 import azure_connection_pb2 as cpb
-from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as capi
-from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as cgrpc
 from hanzo.kms.secretsync.v1 import secret_source_pb2 as spb
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
@@ -18,51 +12,8 @@ from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
-from adapters.keyvault_emulator import KeyVaultEmulator
-from service.server import SecretSyncServer
-from tests.conftest import create_request, new_project, start_server
-
-
-@pytest.fixture
-def running(database_url, emulator, monkeypatch) -> Iterator[grpc.Channel]:
-    monkeypatch.setenv("SECRET_SYNC_CA_BUNDLE", str(emulator.ca_path))
-    server: SecretSyncServer = start_server(database_url, run_jobs=True)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield channel
-    finally:
-        server.stop(grace=1.0)
-
-
-def vault_value(emulator: KeyVaultEmulator, name: str) -> str | None:
-    try:
-        return emulator.vault().get_secret(name).version.value
-    except Exception:
-        return None
-
-
-def eventually(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return result
-
-
-def emulator_connection(channel: grpc.Channel, project_id: str, emulator) -> str:
-    return cgrpc.AzureConnectionServiceStub(channel).CreateAzureConnection(
-        capi.CreateAzureConnectionRequest(
-            project_id=project_id,
-            name="emulator",
-            cloud=cpb.AZURE_CLOUD_PUBLIC,
-            client_secret_auth=cpb.ClientSecretAuth(
-                tenant_id=emulator.tenant_id,
-                client_id=emulator.client_id,
-                client_secret=emulator.client_secret,
-                authority_host=emulator.url,
-            ),
-        )
-    ).connection.id
+from tests.conftest import create_request, new_project
+from tests.emulator.conftest import emulator_connection, eventually, vault_value
 
 
 def test_secrets_arrive_in_the_vault_without_a_trigger(running, emulator):
