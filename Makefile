@@ -28,7 +28,7 @@ run: $(GEN)
 test: $(GEN) lint
 	$(PY) -m pytest
 
-lint: $(GEN)
+lint: $(GEN) contract-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/buf lint
 
@@ -40,3 +40,16 @@ rebuild: $(GEN)
 
 clean:
 	rm -rf gen $(VENV)
+
+# --- contract, clients and API page (issue 7) ---------------------------------
+.PHONY: contract-check contract-release
+CONTRACT := contract/v1.binpb
+
+# protos/ must stay wire- and source-compatible with the released contract (buf.yaml:
+# breaking FILE). Checked against a checked-in image: CI clones may have no tags.
+contract-check: $(STAMP)
+	$(VENV)/bin/buf breaking --against $(CONTRACT)
+
+# Deliberately record the current protos as the released contract (contract/README.md).
+contract-release: $(STAMP)
+	$(VENV)/bin/buf build --exclude-source-info -o $(CONTRACT)
