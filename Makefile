@@ -53,3 +53,8 @@ contract-check: $(STAMP)
 # Deliberately record the current protos as the released contract (contract/README.md).
 contract-release: $(STAMP)
 	$(VENV)/bin/buf build --exclude-source-info -o $(CONTRACT)
+
+.PHONY: docs
+# docs/api.md from the protos' comments; tests/clients/test_api_docs.py keeps it current.
+docs: $(STAMP)
+	$(PY) -m contract.api_docs docs/api.md
