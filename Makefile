@@ -25,7 +25,7 @@ $(GEN): $(STAMP) $(PROTOS)
 run: $(GEN)
 	$(PY) -m service serve --dev
 
-test: $(GEN) lint
+test: $(GEN) lint node-client-test
 	$(PY) -m pytest
 
 lint: $(GEN) contract-check
@@ -58,3 +58,8 @@ contract-release: $(STAMP)
 # docs/api.md from the protos' comments; tests/clients/test_api_docs.py keeps it current.
 docs: $(STAMP)
 	$(PY) -m contract.api_docs docs/api.md
+
+.PHONY: node-client-test
+# The Node.js client (clients/node) against a real service and the Key Vault emulator.
+node-client-test: $(GEN)
+	cd clients/node && npm ci && npm test

@@ -1,0 +1,130 @@
+/**
+ * The Node client end to end: a real service and the Key Vault emulator in their own
+ * processes, spoken to over real sockets. The steps share one project, in order.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { connect, JobStatus, type SecretSyncClients, watchUntil } from "../src";
+import { eventually, type Stack, startStack, vaultValue } from "./harness";
+
+const VALUE = `s3cret-from-node-${randomUUID()}`;
+
+async function failure(call: Promise<unknown>): Promise<unknown> {
+  try {
+    await call;
+  } catch (error) {
+    return error;
+  }
+  throw new assert.AssertionError({ message: "the call succeeded" });
+}
+
+describe("the Node client against the service and the Key Vault emulator", { timeout: 60_000 }, () => {
+  let stack: Stack;
+  let kms: SecretSyncClients;
+  let projectId = "";
+
+  before(async () => {
+    stack = await startStack();
+    kms = connect(stack.target);
+    await eventually(() => kms.sources.ListProjects({}, { deadline: Date.now() + 2000 }));
+  });
+
+  after(async () => {
+    kms?.close();
+    await stack?.stop();
+  });
+
+  it("creates a project, an environment, a folder and a secret", async () => {
+    const { project } = await kms.sources.CreateProject({
+      name: "Node client",
+      slug: `node-${randomUUID().slice(0, 8)}`,
+    });
+    projectId = project!.id;
+    await kms.sources.CreateEnvironment({ project_id: projectId, slug: "dev", name: "Development" });
+    const where = { project_id: projectId, environment: "dev", path: "/app" };
+    const { folder } = await kms.sources.CreateFolder(where);
+    assert.equal(folder?.path, "/app");
+    const { secret } = await kms.sources.SetSecret({ ...where, secret: { key: "DB_PASSWORD", value: VALUE } });
+    assert.equal(secret?.version, "1"); // int64 arrives as a string
+    assert.equal(secret?.value, ""); // SetSecret never answers the value
+    const { secrets } = await kms.sources.ListSecrets({ ...where, include_values: true });
+    assert.deepEqual(secrets.map((s) => [s.key, s.value]), [["DB_PASSWORD", VALUE]]);
+  });
+
+  it("syncs it into the vault: connection, sync, trigger, watch until succeeded", async () => {
+    const emulator = stack.emulator;
+    const { connection } = await kms.connections.CreateAzureConnection({
+      project_id: projectId,
+      name: "emulator",
+      cloud: "AZURE_CLOUD_PUBLIC",
+      client_secret_auth: {
+        tenant_id: emulator.tenant_id,
+        client_id: emulator.client_id,
+        client_secret: emulator.client_secret,
+        authority_host: emulator.vault_url,
+      },
+    });
+    const { result } = await kms.connections.ValidateAzureConnection({
+      connection_id: connection!.id,
+      vault_base_url: emulator.vault_url,
+    });
+    assert.equal(result?.ok, true, result?.message);
+
+    const { secret_sync: created } = await kms.syncs.CreateSecretSync({
+      project_id: projectId,
+      name: "node-sync",
+      connection_id: connection!.id,
+      environment: "dev",
+      secret_path: "/app",
+      is_enabled: false, // only the trigger below runs a job
+      sync_options: { initial_sync_behavior: "INITIAL_SYNC_BEHAVIOR_OVERWRITE_DESTINATION" },
+      destination_config: { vault_base_url: emulator.vault_url },
+    });
+    const { job_id } = await kms.syncs.TriggerSecretSync({ id: created!.id });
+    assert.ok(job_id);
+
+    const finished = await watchUntil(
+      kms.syncs,
+      created!.id,
+      (sync) =>
+        sync.last_sync_job_id === job_id &&
+        [JobStatus.JOB_STATUS_SUCCEEDED, JobStatus.JOB_STATUS_FAILED].includes(sync.sync_status as never),
+    );
+    assert.equal(finished.sync_status, JobStatus.JOB_STATUS_SUCCEEDED, finished.last_sync_message);
+    assert.ok(Number(finished.last_synced_at?.seconds) > 0);
+    assert.equal(await vaultValue(emulator, "DB-PASSWORD"), VALUE);
+  });
+
+  it("reads a rich error's field violations and reason", async () => {
+    const invalid = await failure(
+      kms.syncs.CreateSecretSync({
+        project_id: projectId,
+        name: "Not A Slug",
+        connection_id: randomUUID(),
+        environment: "dev",
+        secret_path: "/app",
+        destination_config: { vault_base_url: "http://example.com/vault" },
+      }),
+    );
+    const rich = kms.richError(invalid);
+    assert.equal(rich?.code, grpc.status.INVALID_ARGUMENT);
+    assert.equal(rich?.errorInfo?.reason, "INVALID_ARGUMENT");
+    assert.equal(rich?.errorInfo?.domain, "secretsync.kms.hanzo.ai");
+    const fields = rich?.badRequest?.field_violations.map((v) => v.field).sort();
+    assert.deepEqual(fields, [
+      "destination_config.vault_base_url",
+      "name",
+      "sync_options.initial_sync_behavior",
+    ]);
+    assert.ok(rich?.badRequest?.field_violations.every((v) => v.description.length > 0));
+
+    const missing = kms.richError(await failure(kms.syncs.GetSecretSync({ id: randomUUID() })));
+    assert.equal(missing?.code, grpc.status.NOT_FOUND);
+    assert.equal(missing?.errorInfo?.reason, "SECRET_SYNC_NOT_FOUND");
+    assert.equal(missing?.badRequest, undefined);
+  });
+
+  it("reads the audit trail", { todo: "needs the audit API of issue 5, not built yet" }, () => {});
+});
