@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
+    ClientAuthenticationError,
     HttpResponseError,
     ResourceNotFoundError,
     ServiceRequestError,
@@ -124,6 +125,10 @@ def to_vault_error(raw: Exception) -> VaultError:
     if isinstance(raw, (ServiceRequestError, ServiceResponseError)):
         return VaultError("ConnectionError", f"could not reach the vault: {type(raw).__name__}")
     assert isinstance(raw, HttpResponseError)
+    if isinstance(raw, ClientAuthenticationError) and raw.status_code is None:
+        # No token (the credential failed before any vault request): not transient.
+        # Identity errors name tenants, clients and AADSTS codes, never the secret.
+        return VaultError("AuthenticationFailed", str(raw.message or raw)[:300], 401)
     status = raw.status_code or 0
     code, inner, message = "HttpError", "", raw.reason or ""
     odata = getattr(raw, "error", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +29,7 @@ from domain.connection import (
     check_vault_in_cloud,
     connection_names,
 )
-from domain.errors import FieldViolation, NotFound, require
+from domain.errors import FailedPrecondition, FieldViolation, NotFound, require
 from domain.name_claim import NameClaim
 from domain.rules import (
     check_description,
@@ -57,6 +58,8 @@ class AuthInput:
 class AzureConnections(Application[UUID]):
     name = "AzureConnections"
     root_key: RootKey  # set by the wiring before use
+    # The names of (some of) the syncs using a connection; set by the wiring.
+    users: Callable[[str, str], list[str]] = staticmethod(lambda project_id, connection_id: [])
 
     @property
     def dev_mode(self) -> bool:
@@ -110,7 +113,15 @@ class AzureConnections(Application[UUID]):
 
     @retried
     def delete(self, connection_id: str, ctx: CallContext) -> None:
+        """Refused while a sync uses the connection: its jobs would fail."""
         connection = self.get(connection_id)
+        users = self.users(connection.project_id, str(connection.id))
+        if users:
+            raise FailedPrecondition(
+                f"connection {connection_id} is used by secret syncs: {', '.join(users)}; "
+                "delete them or point them at another connection first",
+                "CONNECTION_IN_USE",
+            )
         connection.delete(ctx.actor, ctx.request_id)
         claim = self._claim(connection.project_id, connection.name)
         claim.release(str(connection.id))

@@ -20,6 +20,7 @@ from domain.errors import (
     FailedPrecondition,
     FieldViolation,
     NameTaken,
+    NotFound,
     SecretSyncNotFound,
     require,
 )
@@ -29,6 +30,7 @@ from domain.rules import SyncSettings, check_request_id, check_settings, check_u
 from domain.secret_sync import SecretSync
 from service.call_context import CallContext
 from service.config import APP_NAME
+from service.connections import AzureConnections
 from service.retry import retried
 from service.secret_sources import SecretSources
 
@@ -56,6 +58,7 @@ class Written:
 class SecretSyncs(Application[UUID]):
     name = APP_NAME
     sources: SecretSources  # set by the wiring: where syncs read their secrets
+    connections: AzureConnections  # set by the wiring: how syncs reach their vaults
 
     @property
     def allow_loopback_vaults(self) -> bool:
@@ -70,6 +73,7 @@ class SecretSyncs(Application[UUID]):
         require(check_uuid("project_id", project_id) + violations + _request_id(ctx))
         project_id = project_id.lower()
         source = asdict(self.sources.locate(project_id, settings.environment, settings.secret_path))
+        self._check_connection(project_id, settings.connection_id)
         # Most names are new: the first try claims without reading the claim; only
         # after a clash is it read (a failed save consumes the pending events, so
         # each try builds its aggregates afresh).
@@ -102,6 +106,8 @@ class SecretSyncs(Application[UUID]):
             allow_loopback_vaults=self.allow_loopback_vaults,
         )
         require([v for v in violations if _field_of(v) in fields] + _request_id(ctx))
+        if "connection_id" in fields and wanted.connection_id != sync.connection_id:
+            self._check_connection(sync.project_id, wanted.connection_id)
         old_name = sync.name
         changes = sync.update(wanted, ctx.actor, ctx.request_id)
         if not changes:
@@ -217,6 +223,19 @@ class SecretSyncs(Application[UUID]):
         sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
 
     # --- helpers -------------------------------------------------------------
+
+    def _check_connection(self, project_id: str, connection_id: str) -> None:
+        """A sync may only name a live connection of its own project."""
+        try:
+            connection = self.connections.get(connection_id)
+        except NotFound:
+            connection = None
+        if connection is None or connection.project_id != project_id:
+            raise FailedPrecondition(
+                f"connection_id: connection {connection_id} does not exist in project "
+                f"{project_id}",
+                "CONNECTION_NOT_FOUND",
+            )
 
     def get_sync(self, sync_id: str) -> SecretSync:
         """The sync as the event store has it (not the view)."""

@@ -26,7 +26,7 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
 from adapters.postgres_sync_view import PostgresSecretSyncView
 from adapters.sqlite_sync_view import SQLiteSecretSyncView
-from adapters.sync_view import SecretSyncView
+from adapters.sync_view import SecretSyncView, SyncFilter
 from service.auto_sync import AutoSync, SourceChanges
 from service.config import Config
 from service.connection_servicer import AzureConnectionServicer
@@ -126,6 +126,8 @@ class SecretSyncServer:
         self.app.sources = self.sources
         self.connections = AzureConnections(env=config.persistence_env())
         self.connections.root_key = root_key
+        self.app.connections = self.connections
+        self.connections.users = self._syncs_using
         self.jobs = JobRunner(
             self.app, self.sources, ConnectionVaults(self.connections), worker_name()
         )
@@ -179,6 +181,11 @@ class SecretSyncServer:
             (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         return server
+
+    def _syncs_using(self, project_id: str, connection_id: str) -> list[str]:
+        """Up to five names of the project's syncs that use the connection."""
+        rows = self.view.list_rows(SyncFilter(project_id, 5, connection_id=connection_id))
+        return [row.name for row in rows]
 
     def start(self) -> int:
         self.port = self.server.add_insecure_port(self.config.listen)

@@ -10,6 +10,9 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
+from hanzo.kms.secretsync.v1 import azure_connection_pb2 as connection_pb
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as connection_api
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as connection_grpc
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as source_api
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grpc
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
@@ -102,7 +105,8 @@ def is_split(server: SecretSyncServer) -> bool:
 def new_project(
     channel: grpc.Channel, folders: tuple[str, ...] = ("/my-secrets",), environment: str = "dev"
 ) -> str:
-    """A project with one environment and the given folders; returns its id."""
+    """A project with one environment, the given folders and a connection (which
+    create_request() uses for this project); returns its id."""
     sources = source_grpc.SecretSourceServiceStub(channel)
     project = sources.CreateProject(
         source_api.CreateProjectRequest(name="Test", slug="p-" + uuid.uuid4().hex[:12])
@@ -116,7 +120,26 @@ def new_project(
                 project_id=project.id, environment=environment, path=path
             )
         )
+    _project_connections[project.id] = new_connection(channel, project.id)
     return project.id
+
+
+_project_connections: dict[str, str] = {}  # project id -> the connection new_project made
+
+
+def new_connection(channel: grpc.Channel, project_id: str, name: str = "") -> str:
+    """A client-secret connection in the project (to no real tenant); returns its id."""
+    auth = connection_pb.ClientSecretAuth(
+        tenant_id=new_id(), client_id=new_id(), client_secret="not-a-real-secret"
+    )
+    request = connection_api.CreateAzureConnectionRequest(
+        project_id=project_id,
+        name=name or "c-" + uuid.uuid4().hex[:12],
+        cloud=connection_pb.AZURE_CLOUD_PUBLIC,
+        client_secret_auth=auth,
+    )
+    stub = connection_grpc.AzureConnectionServiceStub(channel)
+    return stub.CreateAzureConnection(request).connection.id
 
 
 _default_project: list[str] = []
@@ -141,11 +164,14 @@ def new_id() -> str:
 
 def create_request(**overrides: object) -> api.CreateSecretSyncRequest:
     """A valid create request; keyword arguments replace its fields."""
+    project_id = overrides.get("project_id") or (
+        _default_project[0] if _default_project else new_id()
+    )
     fields: dict[str, object] = {
-        "project_id": _default_project[0] if _default_project else new_id(),
+        "project_id": project_id,
         "name": "my-key-vault-sync",
         "description": "an example sync",
-        "connection_id": new_id(),
+        "connection_id": _project_connections.get(str(project_id), new_id()),
         "environment": "dev",
         "secret_path": "/my-secrets",
         "is_enabled": True,

@@ -12,7 +12,7 @@ import grpc
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 
-from tests.conftest import create_request, event_count, new_id, new_project
+from tests.conftest import create_request, event_count, new_connection, new_id, new_project
 from tests.integration.sync_helpers import (
     assert_error,
     assert_invalid,
@@ -102,11 +102,12 @@ def test_ids_that_are_not_uuids_are_invalid_on_every_method(server, stub):
 
 def test_a_duplicate_name_in_a_project_already_exists(server, stub, channel):
     first = stub.CreateSecretSync(create_request(name="shared-name")).secret_sync
+    other_connection = new_connection(channel, first.project_id)
     before = event_count(server)
     for request in (
         create_request(name="shared-name"),
         # Whatever else differs, the name in the project decides.
-        create_request(name="shared-name", is_enabled=False, connection_id=new_id()),
+        create_request(name="shared-name", is_enabled=False, connection_id=other_connection),
     ):
         failure = fails(stub.CreateSecretSync, request)
         assert_error(failure, grpc.StatusCode.ALREADY_EXISTS, "NAME_TAKEN")

@@ -9,7 +9,7 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 
-from tests.conftest import create_request, new_id, new_project
+from tests.conftest import create_request, new_connection, new_id, new_project
 from tests.integration.sync_helpers import CALL_TIMEOUT, get, list_all, update
 
 # Names whose byte order differs from a "natural" or locale-aware order: hyphens,
@@ -105,7 +105,7 @@ def test_page_size_zero_means_50_and_more_than_500_means_500(server, stub):
         assert tail.next_page_token == ""
 
 
-def test_filters_by_connection_environment_and_sync_status(server, stub, source_stub):
+def test_filters_by_connection_environment_and_sync_status(server, stub, source_stub, channel):
     project_id = create_request().project_id
     source_stub.CreateEnvironment(
         sapi.CreateEnvironmentRequest(project_id=project_id, slug="prod", name="Prod")
@@ -113,7 +113,7 @@ def test_filters_by_connection_environment_and_sync_status(server, stub, source_
     source_stub.CreateFolder(
         sapi.CreateFolderRequest(project_id=project_id, environment="prod", path="/my-secrets")
     )
-    conn1, conn2 = new_id(), new_id()
+    conn1, conn2 = new_connection(channel, project_id), new_connection(channel, project_id)
     plan = {
         "a": (conn1, "dev", True),
         "b": (conn1, "prod", True),

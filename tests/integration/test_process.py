@@ -49,24 +49,31 @@ import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from hanzo.kms.secretsync.v1 import azure_connection_pb2 as cpb
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as capi
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as cgrpc
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
-for module in (sapi, sgrpc, pb, api, api_grpc):
+for module in (cpb, capi, cgrpc, sapi, sgrpc, pb, api, api_grpc):
     assert module.__file__.startswith(generated), module.__file__
 
 calls = collections.Counter()
 channel = grpc.insecure_channel(target)
 source, stub = sgrpc.SecretSourceServiceStub(channel), api_grpc.SecretSyncServiceStub(channel)
+clients = {
+    "SecretSourceService": source,
+    "SecretSyncService": stub,
+    "AzureConnectionService": cgrpc.AzureConnectionServiceStub(channel),
+}
 
 
 def call(service, method, request, **kwargs):
     calls[f"/hanzo.kms.secretsync.v1.{service}/{method}"] += 1
-    client = source if service == "SecretSourceService" else stub
-    return getattr(client, method)(request, timeout=10, **kwargs)
+    return getattr(clients[service], method)(request, timeout=10, **kwargs)
 
 
 def fails(method, request):
@@ -86,11 +93,17 @@ call("SecretSourceService", "CreateEnvironment", sapi.CreateEnvironmentRequest(
     project_id=project.id, slug="dev", name="Dev"))
 call("SecretSourceService", "CreateFolder", sapi.CreateFolderRequest(
     project_id=project.id, environment="dev", path="/app"))
+connection = call("AzureConnectionService", "CreateAzureConnection",
+    capi.CreateAzureConnectionRequest(
+        project_id=project.id, name="prod", cloud=cpb.AZURE_CLOUD_PUBLIC,
+        client_secret_auth=cpb.ClientSecretAuth(
+            tenant_id=str(uuid.uuid4()), client_id=str(uuid.uuid4()), client_secret="s"),
+    )).connection
 
 
 def create(name):
     return call("SecretSyncService", "CreateSecretSync", api.CreateSecretSyncRequest(
-        project_id=project.id, name=name, connection_id=str(uuid.uuid4()), environment="dev",
+        project_id=project.id, name=name, connection_id=connection.id, environment="dev",
         secret_path="/app/", is_enabled=True,
         sync_options=pb.SyncOptions(
             initial_sync_behavior=pb.INITIAL_SYNC_BEHAVIOR_OVERWRITE_DESTINATION),
