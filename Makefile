@@ -63,3 +63,9 @@ docs: $(STAMP)
 # The Node.js client (clients/node) against a real service and the Key Vault emulator.
 node-client-test: $(GEN)
 	cd clients/node && npm ci && npm test
+
+.PHONY: python-client
+# A wheel of the Python client (clients/python) in clients/python/dist/; its test is
+# tests/clients/test_python_client.py, part of pytest.
+python-client: $(STAMP)
+	$(PY) -m pip wheel --no-deps --no-build-isolation -q -w clients/python/dist clients/python
