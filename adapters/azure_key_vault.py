@@ -33,6 +33,25 @@ RECOVER_WAIT_SECONDS = 60.0
 log = logging.getLogger("secretsync.azure")
 
 
+# Told of every attempt: operation, status ("ok", an HTTP status or "unreachable"),
+# whether it will be retried, and the seconds it first waited for the pacer. The
+# service sets it to count requests (adapters may not import the service); process-wide
+# like the metrics it feeds.
+RequestHook = Callable[[str, str, bool, float], None]
+
+
+def _unobserved(operation: str, status: str, retrying: bool, paced_seconds: float) -> None:
+    pass
+
+
+_on_request: RequestHook = _unobserved
+
+
+def on_request(hook: RequestHook) -> None:
+    global _on_request
+    _on_request = hook
+
+
 class AzureKeyVault:
     def __init__(
         self,
@@ -65,34 +84,34 @@ class AzureKeyVault:
     # --- the port --------------------------------------------------------------
 
     def list_secrets(self) -> list[VaultSecret]:
-        pages = self._call(
-            False, lambda: self._client.list_properties_of_secrets().by_page()
-        )
+        pages = self._client.list_properties_of_secrets().by_page()  # lazy: no request yet
         listing: list[VaultSecret] = []
         while True:
-            page = self._call(False, lambda: list(next(pages, None) or [None]))
+            page = self._call("list", False, lambda: list(next(pages, None) or [None]))
             if page == [None]:
                 return listing
             listing += [_vault_secret(p) for p in page if p is not None]
 
     def get_value(self, name: str) -> str:
-        secret = self._call(False, lambda: self._client.get_secret(name))
+        secret = self._call("get", False, lambda: self._client.get_secret(name))
         return secret.value or ""
 
     def set_secret(self, name: str, value: str, tags: Mapping[str, str]) -> int | None:
-        secret = self._call(True, lambda: self._client.set_secret(name, value, tags=dict(tags)))
+        secret = self._call(
+            "set", True, lambda: self._client.set_secret(name, value, tags=dict(tags))
+        )
         return _unix(secret.properties.updated_on)
 
     def delete_secret(self, name: str) -> None:
-        self._call(True, lambda: self._client.begin_delete_secret(name))
+        self._call("delete", True, lambda: self._client.begin_delete_secret(name))
 
     def recover_secret(self, name: str) -> None:
-        self._call(True, lambda: self._client.begin_recover_deleted_secret(name))
+        self._call("recover", True, lambda: self._client.begin_recover_deleted_secret(name))
         deadline = time.monotonic() + RECOVER_WAIT_SECONDS
         delay = 0.1
         while time.monotonic() < deadline:  # recovery is asynchronous in Key Vault
             try:
-                self._call(False, lambda: self._client.get_secret(name))
+                self._call("get", False, lambda: self._client.get_secret(name))
                 return
             except VaultError as error:
                 if error.code != "SecretNotFound":
@@ -103,21 +122,28 @@ class AzureKeyVault:
 
     # --- requests --------------------------------------------------------------
 
-    def _call(self, is_write: bool, operation: Callable[[], T]) -> T:
+    def _call(self, name: str, is_write: bool, operation: Callable[[], T]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            begun = time.monotonic()
             self._pacer.before(is_write)
+            paced = time.monotonic() - begun
             with self._lock:
                 self.requests += 1
             try:
-                return operation()
+                result = operation()
             except (HttpResponseError, ServiceRequestError, ServiceResponseError) as raw:
                 error = to_vault_error(raw)
-                if not error.transient or attempt == MAX_ATTEMPTS:
+                retrying = error.transient and attempt < MAX_ATTEMPTS
+                _on_request(name, str(error.status or "unreachable"), retrying, paced)
+                if not retrying:
                     raise error from None
                 with self._lock:
                     self.retries += 1
                     self.throttled += error.status == 429
                 self._sleep(backoff(attempt, _retry_after(raw)))
+                continue
+            _on_request(name, "ok", False, paced)
+            return result
         raise AssertionError("unreachable")
 
 
