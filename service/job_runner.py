@@ -24,6 +24,7 @@ from domain.source_rules import MAX_BULK
 from domain.vault import KeyVault, VaultError
 from service.call_context import CallContext
 from service.import_engine import import_from_vault
+from service.job_context import job_finished, running_job
 from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
 from service.sync_engine import Outcome, SyncEngine
@@ -63,9 +64,14 @@ class JobRunner:
 
     def run(self, sync_id: str, kind: JobKind, job_id: str) -> bool:
         """Run a requested job; False when another worker holds or finished it."""
+        with running_job(kind.value, job_id):  # the job id on log lines; job metrics
+            return self._run(sync_id, kind, job_id)
+
+    def _run(self, sync_id: str, kind: JobKind, job_id: str) -> bool:
         sync = self._claim(sync_id, kind, job_id)
         if sync is None:
             return False
+        log.info("%s job %s of %s claimed", kind.value, job_id, sync_id)
         try:
             outcome = self._do(kind, sync, job_id)
         except VaultError as error:  # the whole vault failed (e.g. listing refused)
@@ -151,6 +157,7 @@ class JobRunner:
     def _record(
         self, sync_id: str, kind: JobKind, job_id: str, outcome: Outcome | None, message: str
     ) -> None:
+        job_finished(outcome)
         for _ in range(5):  # a new request may land between our read and write: retry
             sync = self.syncs.get_sync(sync_id)
             aggregates: list[Any] = [sync]

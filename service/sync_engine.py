@@ -7,6 +7,7 @@ Outcomes name keys and Azure error codes, never values.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -116,8 +117,9 @@ class SyncEngine:
 
     def run_steps(self, run: Callable[[T], None], items: list[T]) -> None:
         """`run` on each item in parallel (the adapter paces the vault's limits)."""
+        job = contextvars.copy_context()  # so each step's log lines carry the job id
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync") as pool:
-            list(pool.map(run, items))
+            list(pool.map(lambda item: job.copy().run(run, item), items))
 
 
 @dataclass
