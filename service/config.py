@@ -12,6 +12,7 @@ from adapters.envelope import RootKey, RootKeyError
 DEFAULT_DATABASE_URL = "sqlite:///data/secret-sync.sqlite"
 DEV_ROOT_KEY_FILE = "data/root.key"
 APP_NAME = "SecretSyncs"
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"  # Prometheus' usual exporter port
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class Config:
     job_concurrency: int = 4
     root_key: str = ""  # base64 of 32 bytes; never logged
     root_key_file: str = ""
+    # /metrics over HTTP; "" is off, the default for servers built in code (tests).
+    # The command line serves it on DEFAULT_METRICS_LISTEN unless told "off".
+    metrics_listen: str = ""
+    log_format: str = "human"  # or "json": one JSON object per line
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -51,6 +56,10 @@ class Config:
             job_concurrency=int(env.get("SECRET_SYNC_JOB_CONCURRENCY", defaults.job_concurrency)),
             root_key=env.get("SECRET_SYNC_ROOT_KEY", ""),
             root_key_file=env.get("SECRET_SYNC_ROOT_KEY_FILE", ""),
+            metrics_listen=metrics_listen(
+                env.get("SECRET_SYNC_METRICS_LISTEN", DEFAULT_METRICS_LISTEN)
+            ),
+            log_format=env.get("SECRET_SYNC_LOG_FORMAT", defaults.log_format).lower(),
         )
 
     def load_root_key(self) -> RootKey:
@@ -81,6 +90,12 @@ class Config:
             netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
             return parts._replace(netloc=netloc).geturl()
         return self.database_url
+
+
+def metrics_listen(value: str) -> str:
+    """host:port of the metrics endpoint, or "" when it is off ("", "off", "0", "false")."""
+    value = value.strip()
+    return "" if value.lower() in ("", "off", "0", "false", "no") else value
 
 
 def persistence_env(database_url: str) -> dict[str, str]:

@@ -33,6 +33,8 @@ from service.connection_servicer import AzureConnectionServicer
 from service.connections import AzureConnections
 from service.interceptors import CallLogInterceptor
 from service.job_runner import JobRunner
+from service.metrics import count_azure_requests
+from service.metrics_server import MetricsEndpoint, ProjectionLag
 from service.projection import SecretSyncProjection, latest_sync_event
 from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
@@ -145,6 +147,8 @@ class SecretSyncServer:
         self.port = 0
         self.projection_failed = False
         self._threads: list[threading.Thread] = []
+        count_azure_requests()
+        self.metrics = MetricsEndpoint(config.metrics_listen, ProjectionLag(self.runner))
 
     def _grpc_server(self, config: Config) -> grpc.Server:
         """The gRPC server with our three services, health and reflection."""
@@ -193,6 +197,7 @@ class SecretSyncServer:
             raise OSError(f"cannot listen on {self.config.listen}")
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.start()
+        self.metrics.start()
         self.auto_sync.start()
         if self.worker is not None:
             self.worker.start()
@@ -226,6 +231,7 @@ class SecretSyncServer:
             self.worker.stop()
         self.auto_sync.stop()
         self.progress.stop()
+        self.metrics.stop()  # before storage closes: scrapes read the projection's lag
         for runner in (self.source_runner, self.runner):
             runner.__exit__(None, None, None)  # closes the application, not the view
             runner.view.datastore.close()  # type: ignore[attr-defined]
