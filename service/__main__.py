@@ -62,7 +62,7 @@ def serve(config: Config) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     config = configure(args)
-    listener = setup_logging(config.log_level)
+    listener = setup_logging(config.log_level, config.log_format)
     try:
         if args.command == "rebuild":
             rebuild(config)
