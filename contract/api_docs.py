@@ -52,14 +52,15 @@ def _cell(text: str) -> str:
 
 
 def _block(comment: str) -> str:
-    """A comment as markdown: a blank line before a list so that it renders as one."""
+    """A comment as markdown: blank lines around a list so that it renders as one."""
     lines: list[str] = []
+    in_list = False
     for line in comment.split("\n"):
-        if line.startswith("- ") and lines and lines[-1] and not lines[-1].startswith(
-            ("- ", "  ")
-        ):
+        item = line.startswith("- ") or (in_list and line.startswith("  "))
+        if line and lines and lines[-1] and item != in_list:
             lines.append("")
         lines.append(line)
+        in_list = item
     return "\n".join(lines)
 
 
