@@ -46,6 +46,7 @@ export async function startStack(): Promise<Stack> {
       SECRET_SYNC_CA_BUNDLE: emulator.ca_path,
       SECRET_SYNC_ROOT_KEY_FILE: path.join(dir, "root.key"), // not the repository's data/
       SECRET_SYNC_LOG_LEVEL: "WARNING",
+      SECRET_SYNC_METRICS_LISTEN: "off", // its fixed default port may be taken by another run
     });
     children.push(service);
     return { target: `127.0.0.1:${port}`, emulator, stop };
