@@ -6,6 +6,9 @@ import contextvars
 import uuid
 from dataclasses import dataclass
 
+from domain.errors import require
+from domain.rules import check_request_id
+
 ANONYMOUS = "anonymous"
 
 
@@ -29,3 +32,9 @@ def call_context(request_id_field: str = "") -> CallContext:
     """The request's own `request_id` wins over the metadata; one is made if neither."""
     request_id = request_id_field or current_request_id.get() or new_request_id()
     return CallContext(actor=ANONYMOUS, request_id=request_id)
+
+
+def mutation_context(request_id_field: str) -> CallContext:
+    """call_context for a mutation whose only checked field here is request_id."""
+    require(check_request_id(request_id_field))
+    return call_context(request_id_field)

@@ -11,7 +11,7 @@ from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as api
 from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as api_grpc
 
 from domain.connection import AuthMethod, AzureConnection
-from service.call_context import call_context
+from service.call_context import mutation_context
 from service.connections import AuthInput, AzureConnections
 from service.convert import timestamp
 from service.grpc_errors import translate_errors
@@ -85,7 +85,7 @@ class AzureConnectionServicer(api_grpc.AzureConnectionServiceServicer):
             request.description,
             CLOUDS.get(request.cloud, ""),
             auth_input(request),
-            call_context(),
+            mutation_context(request.request_id),
         )
         return api.CreateAzureConnectionResponse(connection=connection_to_proto(connection))
 
@@ -113,7 +113,7 @@ class AzureConnectionServicer(api_grpc.AzureConnectionServiceServicer):
     def DeleteAzureConnection(
         self, request: api.DeleteAzureConnectionRequest, context: grpc.ServicerContext
     ) -> api.DeleteAzureConnectionResponse:
-        self.connections.delete(request.connection_id, call_context())
+        self.connections.delete(request.connection_id, mutation_context(request.request_id))
         return api.DeleteAzureConnectionResponse()
 
     @translate_errors

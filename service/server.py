@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
-from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
@@ -24,6 +24,11 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grp
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
+from adapters.idempotency_store import (
+    IdempotencyStore,
+    PostgresIdempotencyStore,
+    SQLiteIdempotencyStore,
+)
 from adapters.postgres_sync_view import PostgresSecretSyncView
 from adapters.sqlite_sync_view import SQLiteSecretSyncView
 from adapters.sync_view import SecretSyncView, SyncFilter
@@ -31,6 +36,7 @@ from service.auto_sync import AutoSync, SourceChanges
 from service.config import Config
 from service.connection_servicer import AzureConnectionServicer
 from service.connections import AzureConnections
+from service.idempotency import IdempotencyInterceptor
 from service.interceptors import CallLogInterceptor
 from service.job_runner import JobRunner
 from service.metrics import count_azure_requests
@@ -150,11 +156,18 @@ class SecretSyncServer:
         count_azure_requests()
         self.metrics = MetricsEndpoint(config.metrics_listen, ProjectionLag(self.runner))
 
+    def _idempotency(self) -> IdempotencyStore:
+        """Request ids' first answers, kept in the view's database."""
+        datastore = self.view.datastore  # type: ignore[attr-defined]
+        if isinstance(datastore, PostgresDatastore):
+            return PostgresIdempotencyStore(datastore)
+        return SQLiteIdempotencyStore(datastore)
+
     def _grpc_server(self, config: Config) -> grpc.Server:
         """The gRPC server with our three services, health and reflection."""
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc"),
-            interceptors=[CallLogInterceptor()],
+            interceptors=[CallLogInterceptor(), IdempotencyInterceptor(self._idempotency())],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),

@@ -12,7 +12,7 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as api_grpc
 from domain.errors import FieldViolation, InvalidArgument
 from domain.folder import Folder
 from domain.project import Project
-from service.call_context import call_context
+from service.call_context import mutation_context
 from service.convert import timestamp
 from service.grpc_errors import translate_errors
 from service.paging import page_size, split_page
@@ -67,7 +67,9 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
     def CreateProject(
         self, request: api.CreateProjectRequest, context: grpc.ServicerContext
     ) -> api.CreateProjectResponse:
-        project = self.sources.create_project(request.name, request.slug, call_context())
+        project = self.sources.create_project(
+            request.name, request.slug, mutation_context(request.request_id)
+        )
         return api.CreateProjectResponse(project=project_to_proto(project))
 
     @translate_errors
@@ -86,7 +88,7 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         self, request: api.CreateEnvironmentRequest, context: grpc.ServicerContext
     ) -> api.CreateEnvironmentResponse:
         env = self.sources.create_environment(
-            request.project_id, request.slug, request.name, call_context()
+            request.project_id, request.slug, request.name, mutation_context(request.request_id)
         )
         return api.CreateEnvironmentResponse(environment=pb.Environment(**env))
 
@@ -95,16 +97,17 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         self, request: api.ListEnvironmentsRequest, context: grpc.ServicerContext
     ) -> api.ListEnvironmentsResponse:
         project = self.sources.project(request.project_id)
-        return api.ListEnvironmentsResponse(
-            environments=project_to_proto(project).environments
-        )
+        return api.ListEnvironmentsResponse(environments=project_to_proto(project).environments)
 
     @translate_errors
     def CreateFolder(
         self, request: api.CreateFolderRequest, context: grpc.ServicerContext
     ) -> api.CreateFolderResponse:
         folder = self.sources.create_folder(
-            request.project_id, request.environment, request.path, call_context()
+            request.project_id,
+            request.environment,
+            request.path,
+            mutation_context(request.request_id),
         )
         return api.CreateFolderResponse(folder=folder_to_proto(folder))
 
@@ -122,7 +125,10 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         self, request: api.DeleteFolderRequest, context: grpc.ServicerContext
     ) -> api.DeleteFolderResponse:
         count = self.sources.delete_folder(
-            request.project_id, request.environment, request.path, call_context()
+            request.project_id,
+            request.environment,
+            request.path,
+            mutation_context(request.request_id),
         )
         return api.DeleteFolderResponse(deleted_folders=count)
 
@@ -136,7 +142,7 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
             request.environment,
             request.path,
             [(secret.key, secret.value, secret.comment)],
-            call_context(),
+            mutation_context(request.request_id),
             field="secret",
         )
         return api.SetSecretResponse(secret=secret_to_proto(folder.secret(secret.key)))
@@ -150,7 +156,7 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
             request.environment,
             request.path,
             [(s.key, s.value, s.comment) for s in request.secrets],
-            call_context(),
+            mutation_context(request.request_id),
         )
         return api.BulkSetSecretsResponse(**counts)
 
@@ -179,7 +185,11 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         self, request: api.DeleteSecretRequest, context: grpc.ServicerContext
     ) -> api.DeleteSecretResponse:
         version = self.sources.delete_secret(
-            request.project_id, request.environment, request.path, request.key, call_context()
+            request.project_id,
+            request.environment,
+            request.path,
+            request.key,
+            mutation_context(request.request_id),
         )
         return api.DeleteSecretResponse(version=version)
 
@@ -193,7 +203,7 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
             request.path,
             request.secret_import.environment,
             request.secret_import.path,
-            call_context(),
+            mutation_context(request.request_id),
         )
         return api.CreateSecretImportResponse(secret_import=import_to_proto(entry))
 
@@ -215,7 +225,7 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
             request.environment,
             request.path,
             request.import_id,
-            call_context(),
+            mutation_context(request.request_id),
         )
         return api.DeleteSecretImportResponse()
 
@@ -224,6 +234,4 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         self, request: api.ResolveSecretsRequest, context: grpc.ServicerContext
     ) -> api.ResolveSecretsResponse:
         resolution = self.sources.resolve(request.project_id, request.environment, request.path)
-        return api.ResolveSecretsResponse(
-            secrets=resolution.values, problems=resolution.problems
-        )
+        return api.ResolveSecretsResponse(secrets=resolution.values, problems=resolution.problems)

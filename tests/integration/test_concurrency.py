@@ -22,7 +22,7 @@ from tests.integration.sync_helpers import (
     mask,
 )
 
-RACERS = 10
+RACERS = 20
 
 
 def race(calls: list[Callable[[], Any]]) -> list[Any]:

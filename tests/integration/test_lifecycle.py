@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 
 import grpc
-import pytest
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 
@@ -427,20 +426,3 @@ def test_an_unusable_metadata_request_id_does_not_refuse_a_valid_request(server,
     assert event_count(server) > before
     recorded = events_of(server, answer.secret_sync.id)[0].request_id
     assert recorded and " " not in recorded
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="idempotent retries by request_id are issue 5's work: today request_id is "
-    "recorded on every event as a correlation id but not looked up",
-)
-def test_a_retry_with_the_same_request_id_is_not_executed_twice(server, stub):
-    request = create_request(name="retried", request_id="create-once")
-    first = stub.CreateSecretSync(request, timeout=CALL_TIMEOUT).secret_sync
-    trigger = api.TriggerSecretSyncRequest(id=first.id, request_id="trigger-once")
-    job_id = stub.TriggerSecretSync(trigger, timeout=CALL_TIMEOUT).job_id
-    before = event_count(server)
-    assert stub.TriggerSecretSync(trigger, timeout=CALL_TIMEOUT).job_id == job_id
-    retried = stub.CreateSecretSync(request, timeout=CALL_TIMEOUT).secret_sync
-    assert retried.id == first.id
-    assert event_count(server) == before
