@@ -330,6 +330,38 @@ class SecretSync(Aggregate):
             request_id=job_id,
         )
 
+    class LeaseRenewed(Event):
+        kind: str
+        job_id: str
+        lease_until: str
+
+        def apply(self, sync: SecretSync) -> None:
+            sync.jobs[self.kind]["lease_until"] = self.lease_until
+
+    def renew_lease(
+        self, kind: JobKind, job_id: str, worker: str, now: datetime, lease: timedelta
+    ) -> None:
+        """The worker running a job says it is alive: its lease runs `lease` from now."""
+        self.ensure_live()
+        self._ensure_holder(kind, job_id, worker)
+        self.trigger_event(
+            self.LeaseRenewed,
+            kind=kind.value,
+            job_id=job_id,
+            lease_until=(now + lease).isoformat(),
+            actor="worker",
+            request_id=job_id,
+        )
+
+    def _ensure_holder(self, kind: JobKind, job_id: str, worker: str | None) -> None:
+        """Only the worker that holds a job may renew or finish it (not one taken over)."""
+        job = self.job(kind)
+        if job["running_job_id"] != job_id or (worker is not None and job["worker"] != worker):
+            raise FailedPrecondition(
+                f"job {job_id} is not running on {worker or 'any worker'}",
+                reason="JOB_NOT_RUNNING",
+            )
+
     class JobFinished(Event):
         kind: str
         job_id: str
@@ -375,10 +407,10 @@ class SecretSync(Aggregate):
         actor: str,
         failures: dict[str, str] | None,
         managed_changes: dict[str, Any] | None,
+        worker: str | None,
     ) -> None:
         self.ensure_live()
-        if self.job(kind)["running_job_id"] != job_id:
-            raise FailedPrecondition(f"job {job_id} is not running", reason="JOB_NOT_RUNNING")
+        self._ensure_holder(kind, job_id, worker)
         self.trigger_event(
             event_class,
             kind=kind.value,
@@ -400,9 +432,11 @@ class SecretSync(Aggregate):
         actor: str = "worker",
         failures: dict[str, str] | None = None,
         managed_changes: dict[str, Any] | None = None,
+        worker: str | None = None,
     ) -> None:
         self._finish(
-            self.JobSucceeded, kind, job_id, message, counts, actor, failures, managed_changes
+            self.JobSucceeded, kind, job_id, message, counts, actor, failures, managed_changes,
+            worker,
         )
 
     def fail_job(
@@ -414,9 +448,11 @@ class SecretSync(Aggregate):
         actor: str = "worker",
         failures: dict[str, str] | None = None,
         managed_changes: dict[str, Any] | None = None,
+        worker: str | None = None,
     ) -> None:
         self._finish(
-            self.JobFailed, kind, job_id, message, counts, actor, failures, managed_changes
+            self.JobFailed, kind, job_id, message, counts, actor, failures, managed_changes,
+            worker,
         )
 
     # --- deleting ------------------------------------------------------------

@@ -28,6 +28,8 @@ class Config:
     log_level: str = "INFO"
     run_jobs: bool = True  # run requested jobs in this process (the sync worker)
     job_concurrency: int = 4
+    # A job whose worker sent no sign of life for this long is taken over by another.
+    job_lease_seconds: float = 300.0
     root_key: str = ""  # base64 of 32 bytes; never logged
     root_key_file: str = ""
     # /metrics over HTTP; "" is off, the default for servers built in code (tests).
@@ -54,6 +56,9 @@ class Config:
             log_level=env.get("SECRET_SYNC_LOG_LEVEL", defaults.log_level).upper(),
             run_jobs=env.get("SECRET_SYNC_RUN_JOBS", "1").lower() not in ("0", "false", "no"),
             job_concurrency=int(env.get("SECRET_SYNC_JOB_CONCURRENCY", defaults.job_concurrency)),
+            job_lease_seconds=float(
+                env.get("SECRET_SYNC_JOB_LEASE_SECONDS", defaults.job_lease_seconds)
+            ),
             root_key=env.get("SECRET_SYNC_ROOT_KEY", ""),
             root_key_file=env.get("SECRET_SYNC_ROOT_KEY_FILE", ""),
             metrics_listen=metrics_listen(

@@ -25,6 +25,7 @@ from domain.vault import KeyVault, VaultError
 from service.call_context import CallContext
 from service.import_engine import import_from_vault
 from service.job_context import job_finished, running_job
+from service.lease import lease_kept
 from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
 from service.sync_engine import Outcome, SyncEngine
@@ -54,7 +55,9 @@ class JobRunner:
         worker: str,
         engine: SyncEngine | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lease: timedelta = LEASE,
     ) -> None:
+        self.lease = lease
         self.syncs = syncs
         self.sources = sources
         self.vaults = vaults
@@ -73,7 +76,8 @@ class JobRunner:
             return False
         log.info("%s job %s of %s claimed", kind.value, job_id, sync_id)
         try:
-            outcome = self._do(kind, sync, job_id)
+            with lease_kept(self.syncs, sync_id, kind, job_id, self.worker, self.lease, self.clock):
+                outcome = self._do(kind, sync, job_id)
         except VaultError as error:  # the whole vault failed (e.g. listing refused)
             self._record(sync_id, kind, job_id, None, f"vault: {error.code}: {error}")
             return True
@@ -124,7 +128,7 @@ class JobRunner:
     def _claim(self, sync_id: str, kind: JobKind, job_id: str) -> SecretSync | None:
         try:
             sync = self.syncs.get_sync(sync_id)
-            sync.start_job(kind, job_id, self.worker, self.clock(), LEASE)
+            sync.start_job(kind, job_id, self.worker, self.clock(), self.lease)
             self.syncs.save(sync)
         except (FailedPrecondition, IntegrityError, SecretSyncError):
             return None
@@ -159,30 +163,49 @@ class JobRunner:
     ) -> None:
         job_finished(outcome)
         for _ in range(5):  # a new request may land between our read and write: retry
-            sync = self.syncs.get_sync(sync_id)
-            aggregates: list[Any] = [sync]
-            if outcome is not None and outcome.succeeded:
-                sync.succeed_job(
-                    kind, job_id, message, outcome.counts, managed_changes=outcome.managed
-                )
-                if kind is JobKind.REMOVE and sync.job(kind)["then_delete"]:
-                    ctx = CallContext(actor="worker", request_id=job_id)
-                    aggregates = self.syncs.deletion(sync, ctx)  # removed: now delete
-            else:
-                sync.fail_job(
-                    kind,
-                    job_id,
-                    message,
-                    outcome.counts if outcome else {},
-                    failures=outcome.failed if outcome else {},
-                    managed_changes=outcome.managed if outcome else {},
-                )
             try:
+                aggregates = self._outcome_recorded(sync_id, kind, job_id, outcome, message)
                 self.syncs.save(*aggregates)
                 return
             except IntegrityError:
                 continue
+            except SecretSyncError as error:  # taken over (we were presumed dead), or deleted
+                log.warning(
+                    "the outcome of job %s of %s is not ours to record: %s", job_id, sync_id, error
+                )
+                return
         log.error("could not record the outcome of job %s of %s", job_id, sync_id)
+
+    def _outcome_recorded(
+        self, sync_id: str, kind: JobKind, job_id: str, outcome: Outcome | None, message: str
+    ) -> list[Any]:
+        """The aggregates to save: the sync with the job's outcome (and, after a
+        removal that deletes, the sync deleted and its name freed)."""
+        sync = self.syncs.get_sync(sync_id)
+        aggregates: list[Any] = [sync]
+        if outcome is not None and outcome.succeeded:
+            sync.succeed_job(
+                kind,
+                job_id,
+                message,
+                outcome.counts,
+                managed_changes=outcome.managed,
+                worker=self.worker,
+            )
+            if kind is JobKind.REMOVE and sync.job(kind)["then_delete"]:
+                ctx = CallContext(actor="worker", request_id=job_id)
+                aggregates = self.syncs.deletion(sync, ctx)  # removed: now delete
+        else:
+            sync.fail_job(
+                kind,
+                job_id,
+                message,
+                outcome.counts if outcome else {},
+                failures=outcome.failed if outcome else {},
+                managed_changes=outcome.managed if outcome else {},
+                worker=self.worker,
+            )
+        return aggregates
 
 
 def managed_keys(sync: SecretSync) -> dict[str, ManagedKey]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, astuple, dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -57,6 +58,9 @@ class Written:
 
 class SecretSyncs(Application[UUID]):
     name = APP_NAME
+    # A busy sync gains events with every job (three a run): loading it must not
+    # replay them all. Snapshots live in their own table, beside the events.
+    snapshotting_intervals = {SecretSync: 50}
     sources: SecretSources  # set by the wiring: where syncs read their secrets
     connections: AzureConnections  # set by the wiring: how syncs reach their vaults
 
@@ -223,6 +227,38 @@ class SecretSyncs(Application[UUID]):
         sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
 
     # --- helpers -------------------------------------------------------------
+
+    def as_of(
+        self, sync_id: str, version: int | None = None, moment: datetime | None = None
+    ) -> SecretSync:
+        """The sync as it was at `version` or at `moment`, rebuilt from its events."""
+        require(check_uuid("id", sync_id))
+        originator = UUID(sync_id)
+        if moment is not None:
+            if moment > datetime.now(UTC):
+                require([FieldViolation("as_of_time", "must not be in the future")])
+            version = self._version_at(originator, moment)
+        try:
+            sync = self.repository.get(originator, version=version)
+        except AggregateNotFoundError:
+            sync = None
+        if not isinstance(sync, SecretSync) or sync.deleted:
+            raise SecretSyncNotFound(f"secret sync {sync_id} did not exist then")
+        if version is not None and sync.version < version:
+            require([FieldViolation("as_of_version", f"the sync has {sync.version} versions")])
+        return sync
+
+    def _version_at(self, originator: UUID, moment: datetime) -> int:
+        """The version of the last event recorded at or before `moment` (0: none)."""
+        version = 0
+        for stored in self.recorder.select_events(originator):
+            event = self.mapper.to_domain_event(stored)
+            if event.timestamp > moment:
+                break
+            version = event.originator_version
+        if version == 0:
+            raise SecretSyncNotFound(f"secret sync {originator} did not exist then")
+        return version
 
     def _check_connection(self, project_id: str, connection_id: str) -> None:
         """A sync may only name a live connection of its own project."""

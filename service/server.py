@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 from concurrent import futures
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -137,7 +138,11 @@ class SecretSyncServer:
         self.app.connections = self.connections
         self.connections.users = self._syncs_using
         self.jobs = JobRunner(
-            self.app, self.sources, ConnectionVaults(self.connections), worker_name()
+            self.app,
+            self.sources,
+            ConnectionVaults(self.connections),
+            worker_name(),
+            lease=timedelta(seconds=config.job_lease_seconds),
         )
         self.worker: SyncWorker | None = None
         if config.run_jobs:

@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from datetime import UTC
 
 import grpc
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
@@ -153,6 +154,18 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
     def GetSecretSync(
         self, request: api.GetSecretSyncRequest, context: grpc.ServicerContext
     ) -> api.GetSecretSyncResponse:
+        as_of = request.WhichOneof("as_of")
+        if as_of and not request.id:
+            require([FieldViolation(as_of, "needs id (the history of a sync is by its id)")])
+        if as_of == "as_of_version":
+            if request.as_of_version < 1:
+                require([FieldViolation("as_of_version", "must be 1 or more")])
+            sync = self.app.as_of(request.id, version=request.as_of_version)
+            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(sync))
+        if as_of == "as_of_time":
+            moment = request.as_of_time.ToDatetime(tzinfo=UTC)
+            sync = self.app.as_of(request.id, moment=moment)
+            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(sync))
         if request.id:
             return self._get_by_id(request.id)
         require(check_uuid("project_id", request.project_id) + check_name(request.name))

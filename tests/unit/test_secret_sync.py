@@ -707,3 +707,24 @@ def test_a_job_whose_lease_ran_out_is_taken_over_and_the_log_shows_it():
     assert sync.job(JobKind.SYNC)["worker"] == "worker-b"
     sync.succeed_job(JobKind.SYNC, "job-1", "done", {})
     assert sync.job(JobKind.SYNC)["status"] == "succeeded"
+
+
+def test_the_holder_renews_its_lease():
+    sync = new_sync()
+    running(sync)
+    sync.renew_lease(JobKind.SYNC, "job-1", "worker-1", NOW + LEASE / 2, LEASE)
+    assert sync.job(JobKind.SYNC)["lease_until"] == (NOW + LEASE / 2 + LEASE).isoformat()
+    assert sync.running_job(NOW + LEASE + timedelta(seconds=1)) == ("sync", "job-1")
+
+
+def test_a_worker_whose_job_was_taken_over_can_neither_renew_nor_finish_it():
+    sync = new_sync()
+    running(sync)
+    sync.start_job(JobKind.SYNC, "job-1", "worker-2", NOW + LEASE * 2, LEASE)  # takeover
+    with pytest.raises(FailedPrecondition) as renewing:
+        sync.renew_lease(JobKind.SYNC, "job-1", "worker-1", NOW + LEASE * 2, LEASE)
+    with pytest.raises(FailedPrecondition) as finishing:
+        sync.succeed_job(JobKind.SYNC, "job-1", "done", {}, worker="worker-1")
+    assert reason_of(renewing) == reason_of(finishing) == "JOB_NOT_RUNNING"
+    sync.succeed_job(JobKind.SYNC, "job-1", "done", {}, worker="worker-2")
+    assert sync.job(JobKind.SYNC)["status"] == "succeeded"
