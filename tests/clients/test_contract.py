@@ -136,3 +136,14 @@ def test_the_bad_request_fields_named_for_each_rpc_are_fields_of_its_request(con
                 paths = [p for p in FIELD_PATH.findall(text) if "_" in p or "." in p]
                 wrong = [p for p in paths if not resolves(messages, method.input, p)]
                 assert not wrong, f"{method.name}: not fields of {method.input}: {wrong}"
+
+
+def test_every_rpc_taking_a_request_id_lists_it_among_its_bad_fields(contract):
+    """request_id is checked for form and reuse wherever a request carries it."""
+    messages = {m.name: m for m in contract.messages}
+    for service in contract.services:
+        for method in service.methods:
+            if "request_id" not in {f.name for f in messages[method.input].fields}:
+                continue
+            invalid = [e for e in errors_section(method.comment) if e.startswith("INVALID_")]
+            assert invalid and "request_id" in invalid[0], method.name
