@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -63,11 +64,18 @@ def run(*command: str | Path, cwd: Path = ROOT) -> str:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built as `make python-client` does, with the venv's grpcio-tools and mypy-protobuf
-    (no build isolation: no download)."""
-    out = tmp_path_factory.mktemp("wheel")
+    (no build isolation: no download), from a copy laid out like the repository, so
+    that test runs sharing a work tree never build in the same place."""
+    work = tmp_path_factory.mktemp("client-build")
+    shutil.copytree(ROOT / "protos", work / "protos")
+    shutil.copytree(
+        ROOT / "clients" / "python",
+        work / "clients" / "python",
+        ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "v1"),
+    )
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-        "-w", out, ROOT / "clients" / "python")
-    (built,) = out.glob("hanzo_kms_secretsync_client-*.whl")
+        "-w", work / "wheel", work / "clients" / "python")
+    (built,) = (work / "wheel").glob("hanzo_kms_secretsync_client-*.whl")
     return built
 
 
