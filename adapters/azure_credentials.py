@@ -95,6 +95,7 @@ def build_credential(
     """
     if connection_verify:
         transport["connection_verify"] = connection_verify
+    transport["permit_redirects"] = False  # never send a client secret or assertion elsewhere
     if auth_method == "managed_identity":
         return ManagedIdentityCredential(client_id=client_id or None, **transport)
     if authority_override:
@@ -148,6 +149,7 @@ def validate(
         credential=credential,
         verify_challenge_resource=verify_challenge_resource,
         retry_total=0,
+        permit_redirects=False,
         **({"connection_verify": connection_verify} if connection_verify else {}),
         **TIMEOUTS,
     )

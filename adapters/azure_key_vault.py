@@ -70,6 +70,8 @@ class AzureKeyVault:
             verify_challenge_resource=verify_challenge_resource,
             connection_verify=connection_verify,
             retry_total=0,
+            # A redirect would carry the vault token to whatever host it names.
+            permit_redirects=False,
         )
         self._pacer = pacer or VaultPacer()
         self._sleep = sleep
@@ -165,6 +167,8 @@ def to_vault_error(raw: Exception) -> VaultError:
         inner = innererror.get("code", "") if isinstance(innererror, dict) else ""
     if isinstance(raw, ResourceNotFoundError) and code == "HttpError":
         code = "SecretNotFound"
+    if 300 <= status < 400:
+        code, message = "Redirected", "the vault answered with a redirect, not followed"
     return VaultError(code, message[:300], status, inner)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from adapters.keyvault_emulator import errors, handlers
 from adapters.keyvault_emulator.admin import Admin
 from adapters.keyvault_emulator.counters import Counters
-from adapters.keyvault_emulator.faults import DROP, Faults
+from adapters.keyvault_emulator.faults import DROP, Faults, Redirect
 from adapters.keyvault_emulator.store import Vaults
 from adapters.keyvault_emulator.tokens import Identity, token_kind
 from adapters.keyvault_emulator.wire import Request, Response, error_response
@@ -86,6 +86,9 @@ class App:
         if isinstance(fault, int):
             self.counters.outcome("injected")
             raise errors.transient(fault)
+        if isinstance(fault, Redirect):
+            self.counters.outcome("redirected")
+            return Response(307, headers=(("Location", fault.location),))
         if route is None:
             return self.identity.handle(request)
         return self._vault_operation(request, route)

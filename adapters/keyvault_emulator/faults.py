@@ -1,4 +1,5 @@
-"""Fault injection: latency, transient 5xx, dropped connections, throttling, short pages.
+"""Fault injection: latency, transient 5xx, dropped connections, throttling, short pages,
+and redirects to another host (a client must not follow them with its token).
 
 Settable from Python (`emulator.faults.fail_next(2)`) or over HTTP
 (`POST /_emulator/faults` with the JSON that `configure` takes). Faults aim at vault
@@ -20,10 +21,17 @@ IDENTITY_KINDS = frozenset({"token", "discovery"})
 DROP = "drop"
 
 
+@dataclass(frozen=True)
+class Redirect:
+    """Answer 307 with this Location instead of serving the request."""
+
+    location: str
+
+
 @dataclass
 class _Countdown:
     remaining: int
-    status: int | str  # an HTTP status, or DROP
+    status: int | str | Redirect  # an HTTP status, DROP, or a redirect
     kinds: frozenset[str] | None
 
 
@@ -97,6 +105,13 @@ class Faults:
         with self._lock:
             self._countdowns.append(_Countdown(count, DROP, _kinds(kinds)))
 
+    def redirect_next(
+        self, count: int, location: str, kinds: Iterable[str] | None = None
+    ) -> None:
+        """The next `count` matching requests are answered 307 to `location`."""
+        with self._lock:
+            self._countdowns.append(_Countdown(count, Redirect(location), _kinds(kinds)))
+
     def set_rate_limit(self, limit: RateLimit | None) -> None:
         """Key Vault-like throttling (RateLimit() has the service's numbers); None is off."""
         with self._lock:
@@ -117,8 +132,8 @@ class Faults:
 
     # --- what the app asks -------------------------------------------------------
 
-    def decide(self, kind: str) -> int | str | None:
-        """A 5xx status, DROP, or None to serve the request normally."""
+    def decide(self, kind: str) -> int | str | Redirect | None:
+        """A 5xx status, DROP, a Redirect, or None to serve the request normally."""
         with self._lock:
             for countdown in self._countdowns:
                 if countdown.remaining > 0 and _applies(countdown.kinds, kind):
@@ -149,6 +164,7 @@ class Faults:
             "fail_next",
             "fail_fraction",
             "drop_next",
+            "redirect_next",
             "rate_limit",
         }
         unknown = set(spec) - known
@@ -165,6 +181,8 @@ class Faults:
                 self.fail_fraction(**spec["fail_fraction"])
             if "drop_next" in spec:
                 self.drop_next(**spec["drop_next"])
+            if "redirect_next" in spec:
+                self.redirect_next(**spec["redirect_next"])
             if "rate_limit" in spec:
                 limit = spec["rate_limit"]
                 self.set_rate_limit(RateLimit(**limit) if limit is not None else None)
@@ -181,7 +199,7 @@ class Faults:
                 "pending": [
                     {
                         "remaining": c.remaining,
-                        "status": c.status,
+                        "status": c.status if not isinstance(c.status, Redirect) else 307,
                         "kinds": sorted(c.kinds) if c.kinds is not None else None,
                     }
                     for c in self._countdowns

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 from collections.abc import Callable
 
@@ -102,3 +104,31 @@ def test_pacer_keeps_writes_under_the_vault_limit(emulator: KeyVaultEmulator) ->
     for i in range(12):
         vault.set_secret(f"p{i}", "v", {})
     assert vault.throttled == 0
+
+
+def test_a_redirect_to_another_host_is_never_followed(emulator: KeyVaultEmulator) -> None:
+    """Following it would hand the vault's bearer token to whatever host it names."""
+    hits: list[str] = []
+
+    class Catcher(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    elsewhere = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Catcher)
+    threading.Thread(target=elsewhere.serve_forever, daemon=True).start()
+    vault = adapter(emulator)
+    vault.set_secret("A", "v", {})
+    location = f"http://127.0.0.1:{elsewhere.server_address[1]}/secrets/A"
+    emulator.faults.redirect_next(1, location, kinds=["get"])
+    try:
+        with pytest.raises(VaultError) as raised:
+            vault.get_value("A")
+    finally:
+        elsewhere.shutdown()
+    assert raised.value.code == "Redirected"
+    assert hits == []
