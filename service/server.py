@@ -33,6 +33,7 @@ from adapters.idempotency_store import (
 from adapters.postgres_sync_view import PostgresSecretSyncView
 from adapters.sqlite_sync_view import SQLiteSecretSyncView
 from adapters.sync_view import SecretSyncView, SyncFilter
+from service.audit_log import AuditLog
 from service.auto_sync import AutoSync, SourceChanges
 from service.config import Config
 from service.connection_servicer import AzureConnectionServicer
@@ -153,6 +154,7 @@ class SecretSyncServer:
             self.app,
             self.view,
         )
+        self.audit = AuditLog(config)
         self.health = health.HealthServicer()
         self.server = self._grpc_server(config)
         self.port = 0
@@ -198,7 +200,8 @@ class SecretSyncServer:
             AzureConnectionServicer(self.connections), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        names = (SERVICE_NAME, SOURCE_SERVICE_NAME, CONNECTION_SERVICE_NAME)
+        audit_name = self.audit.add_to_server(server, self.stopping)
+        names = (SERVICE_NAME, SOURCE_SERVICE_NAME, CONNECTION_SERVICE_NAME, audit_name)
         reflection.enable_server_reflection(
             (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
@@ -219,8 +222,9 @@ class SecretSyncServer:
         self.auto_sync.start()
         if self.worker is not None:
             self.worker.start()
+        followers = (self.runner, self.source_runner, *self.audit.runners)
         watchers = [(self._watch_health, ())] + [
-            (self._watch_projection, (runner,)) for runner in (self.runner, self.source_runner)
+            (self._watch_projection, (runner,)) for runner in followers
         ]
         for target, args in watchers:
             thread = threading.Thread(target=target, args=args, daemon=True)
@@ -253,6 +257,7 @@ class SecretSyncServer:
         for runner in (self.source_runner, self.runner):
             runner.__exit__(None, None, None)  # closes the application, not the view
             runner.view.datastore.close()  # type: ignore[attr-defined]
+        self.audit.stop()
         self.connections.close()
         log.info("stopped")
 

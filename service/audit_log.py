@@ -1,0 +1,114 @@
+"""The audit log's wiring: one view, one follower per application, and the signal
+that audit streams wait on."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import grpc
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.projection import BaseProjectionRunner, ProjectionRunner
+from eventsourcing.utils import Environment
+from hanzo.kms.secretsync.v1 import audit_service_pb2 as api
+from hanzo.kms.secretsync.v1 import audit_service_pb2_grpc as api_grpc
+
+from adapters.audit_view import AuditView
+from adapters.postgres_audit_view import PostgresAuditView
+from adapters.sqlite_audit_view import SQLiteAuditView
+from service.audit_projection import (
+    AuditProjection,
+    ConnectionAudit,
+    SecretSourceAudit,
+    SecretSyncAudit,
+)
+from service.audit_servicer import AuditServicer
+from service.config import Config
+from service.connections import AzureConnections
+from service.progress import Progress
+from service.secret_sources import SecretSources
+from service.secret_syncs import SecretSyncs
+
+SERVICE_NAME = api.DESCRIPTOR.services_by_name["AuditService"].full_name
+log = logging.getLogger("secretsync.audit")
+FOLLOWED = (
+    (SecretSyncs, SecretSyncAudit),
+    (SecretSources, SecretSourceAudit),
+    (AzureConnections, ConnectionAudit),
+)
+
+
+class SharedViewRunner(ProjectionRunner[Any, AuditView]):
+    """The library's ProjectionRunner, for a projection whose view is made already.
+
+    The three audit followers share one view, so a process holds one audit connection
+    pool rather than three, and one Progress that streams wait on.
+    """
+
+    def __init__(
+        self, *, application_class: type[Any], projection: AuditProjection, env: dict[str, str]
+    ) -> None:
+        self.view = projection.view
+        self.projection = projection  # type: ignore[assignment]
+        BaseProjectionRunner.__init__(
+            self,
+            projection=projection,
+            application_class=application_class,
+            tracking_recorder=projection.view,
+            topics=projection.topics,
+            env=env,
+        )
+
+
+def open_audit_view(config: Config) -> AuditView:
+    """The audit view of the configured store, its tables made if need be."""
+    settings = {**os.environ, **config.persistence_env()}
+    factory = InfrastructureFactory[AuditView].construct(
+        env=Environment(AuditProjection.name, settings)
+    )
+    postgres = settings["PERSISTENCE_MODULE"].endswith("postgres")
+    view_class = PostgresAuditView if postgres else SQLiteAuditView
+    return factory.tracking_recorder(view_class)  # type: ignore[type-abstract]
+
+
+class AuditLog:
+    """The audit view and its three followers, started and stopped together."""
+
+    def __init__(self, config: Config) -> None:
+        self.view = open_audit_view(config)
+        # The highest position this process knows to be committed: there at start, or
+        # written by its followers since. Streams wait on it.
+        self.progress = Progress()
+        self.progress.advance(self.view.last_position())
+        self.runners: list[ProjectionRunner[Any, AuditView]] = []
+        try:
+            for application_class, projection_class in FOLLOWED:
+                runner = SharedViewRunner(
+                    application_class=application_class,
+                    projection=projection_class(self.view, self.progress),
+                    env=config.persistence_env(),
+                )
+                self.runners.append(runner)
+                runner.__enter__()
+        except BaseException:
+            self.stop()
+            raise
+
+    def add_to_server(self, server: grpc.Server, stopping: threading.Event) -> str:
+        """Serve the AuditService; returns its name (for reflection)."""
+        api_grpc.add_AuditServiceServicer_to_server(
+            AuditServicer(self.view, self.progress, stopping), server
+        )
+        return SERVICE_NAME
+
+    def stop(self) -> None:
+        """Stop following, release waiting streams, close storage."""
+        self.progress.stop()
+        for runner in self.runners:
+            try:
+                runner.__exit__(None, None, None)  # closes its application, not the view
+            except Exception:
+                log.exception("the %s audit follower had failed", runner.app_name)
+        self.view.datastore.close()  # type: ignore[attr-defined]
