@@ -69,7 +69,7 @@ def _sync_updated(event: SecretSync.Updated) -> dict[str, Any]:
 
 
 def _source_located(event: SecretSync.SourceLocated) -> dict[str, Any]:
-    details = {"folder_id": event.folder_id, "environment": event.environment_name}
+    details = {"folder_id": event.folder_id, "environment_name": event.environment_name}
     return {"summary": {"details": details}}
 
 
