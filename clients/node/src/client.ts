@@ -1,9 +1,10 @@
 /**
- * Typed, promise-based clients of the three services on one channel, and the helpers
+ * Typed, promise-based clients of the four services on one channel, and the helpers
  * most callers need: rich errors and waiting on a sync through WatchSecretSync.
  */
 import * as grpc from "@grpc/grpc-js";
 import { decodeRichError, type RichError } from "./errors";
+import type { AuditServiceClient } from "./generated/hanzo/kms/secretsync/v1/AuditService";
 import type { AzureConnectionServiceClient } from "./generated/hanzo/kms/secretsync/v1/AzureConnectionService";
 import type { SecretSourceServiceClient } from "./generated/hanzo/kms/secretsync/v1/SecretSourceService";
 import type { SecretSync__Output } from "./generated/hanzo/kms/secretsync/v1/SecretSync";
@@ -57,12 +58,13 @@ export interface SecretSyncClients {
   syncs: PromiseClient<SecretSyncServiceClient>;
   sources: PromiseClient<SecretSourceServiceClient>;
   connections: PromiseClient<AzureConnectionServiceClient>;
+  audit: PromiseClient<AuditServiceClient>;
   /** The google.rpc details of a failed call (undefined for other errors). */
   richError(error: unknown): RichError | undefined;
   close(): void;
 }
 
-/** Clients of SecretSyncService, SecretSourceService and AzureConnectionService. */
+/** Clients of SecretSyncService, SecretSourceService, AzureConnectionService and AuditService. */
 export function connect(target: string, options: ConnectOptions = {}): SecretSyncClients {
   const { contract, definition } = loadContract(options.protoDir);
   const v1 = contract.hanzo.kms.secretsync.v1;
@@ -71,10 +73,12 @@ export function connect(target: string, options: ConnectOptions = {}): SecretSyn
   const shared = { channelOverride: syncs.getChannel() }; // one connection for all three
   const sources = new v1.SecretSourceService(target, credentials, shared);
   const connections = new v1.AzureConnectionService(target, credentials, shared);
+  const audit = new v1.AuditService(target, credentials, shared);
   return {
     syncs: promiseClient(syncs),
     sources: promiseClient(sources),
     connections: promiseClient(connections),
+    audit: promiseClient(audit),
     richError: (error) => decodeRichError(error, definition),
     close: () => syncs.close(),
   };

@@ -5,6 +5,7 @@
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import type { ProtoGrpcType as AuditGrpc } from "./generated/audit_service";
 import type { ProtoGrpcType as ConnectionGrpc } from "./generated/azure_connection_service";
 import type { ProtoGrpcType as DetailsGrpc } from "./generated/error_details";
 import type { ProtoGrpcType as SourceGrpc } from "./generated/secret_source_service";
@@ -19,6 +20,7 @@ export const PROTO_FILES = [
   "hanzo/kms/secretsync/v1/secret_sync_service.proto",
   "hanzo/kms/secretsync/v1/secret_source_service.proto",
   "hanzo/kms/secretsync/v1/azure_connection_service.proto",
+  "hanzo/kms/secretsync/v1/audit_service.proto",
   "google/rpc/status.proto",
   "google/rpc/error_details.proto",
 ];
@@ -36,8 +38,8 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-/** Everything the five files declare, typed by proto-loader-gen-types. */
-export type Contract = SyncGrpc & SourceGrpc & ConnectionGrpc & StatusGrpc & DetailsGrpc;
+/** Everything the files declare, typed by proto-loader-gen-types. */
+export type Contract = SyncGrpc & SourceGrpc & ConnectionGrpc & AuditGrpc & StatusGrpc & DetailsGrpc;
 
 export interface LoadedContract {
   contract: Contract;

@@ -24,6 +24,9 @@ describe("the Node client against the service and the Key Vault emulator", { tim
   let stack: Stack;
   let kms: SecretSyncClients;
   let projectId = "";
+  let syncId = "";
+  let jobId = "";
+  const triggerRequestId = `node-trigger-${randomUUID()}`;
 
   before(async () => {
     stack = await startStack();
@@ -82,8 +85,10 @@ describe("the Node client against the service and the Key Vault emulator", { tim
       sync_options: { initial_sync_behavior: "INITIAL_SYNC_BEHAVIOR_OVERWRITE_DESTINATION" },
       destination_config: { vault_base_url: emulator.vault_url },
     });
-    const { job_id } = await kms.syncs.TriggerSecretSync({ id: created!.id });
+    syncId = created!.id;
+    const { job_id } = await kms.syncs.TriggerSecretSync({ id: syncId, request_id: triggerRequestId });
     assert.ok(job_id);
+    jobId = job_id;
 
     const finished = await watchUntil(
       kms.syncs,
@@ -126,5 +131,26 @@ describe("the Node client against the service and the Key Vault emulator", { tim
     assert.equal(missing?.badRequest, undefined);
   });
 
-  it("reads the audit trail", { todo: "needs the audit API of issue 5, not built yet" }, () => {});
+  it("reads the audit trail: the sync's life and the secret written, never its value", async () => {
+    const listed = (request: Parameters<typeof kms.audit.ListAuditEvents>[0], type: string) =>
+      eventually(async () => {
+        const { events } = await kms.audit.ListAuditEvents({ project_id: projectId, ...request });
+        if (!events.some((e) => e.event_type === type)) throw new Error(`no ${type} in the audit log yet`);
+        return events;
+      }, 10);
+    const trail = await listed({ resource_id: syncId, order: "AUDIT_ORDER_OLDEST_FIRST" }, "secret_sync.job_succeeded");
+    const types = trail.map((e) => e.event_type);
+    assert.equal(types[0], "secret_sync.created");
+    assert.equal(trail[0].actor, "anonymous");
+    const requested = trail.find((e) => e.event_type === "secret_sync.sync_requested");
+    assert.equal(requested?.request_id, triggerRequestId);
+    assert.equal(requested?.job_id, jobId);
+    const succeeded = trail.find((e) => e.event_type === "secret_sync.job_succeeded");
+    assert.equal(succeeded?.job_id, jobId);
+    assert.equal(succeeded?.summary?.job_status, JobStatus.JOB_STATUS_SUCCEEDED);
+
+    const written = await listed({ event_types: ["secret.set"] }, "secret.set");
+    assert.deepEqual(written[0].summary?.secret_keys, ["DB_PASSWORD"]);
+    assert.ok(!JSON.stringify([...trail, ...written]).includes(VALUE));
+  });
 });
