@@ -4,7 +4,11 @@ Phase 1, GetSecretSync: our server (SQLite with WARNING and with INFO logging,
 PostgreSQL with WARNING) and the echo server, each a subprocess, rounds alternated.
 Phase 2, CreateSecretSync on PostgreSQL: our server beside a bare eventsourcing
 save loop, rounds alternated. Phase 3, the secret source on PostgreSQL: bulk set of
-10,000 secrets and resolve latency. Progress goes to stderr.
+10,000 secrets and resolve latency. Phase 4, Key Vault sync: our worker against the
+emulator (20 ms a request, Key Vault's throttling) beside the reference implementation's
+way. Progress goes to stderr. `--only sync` (or api, source) runs some phases and
+prints their report to stdout unless --output is given, so BENCHMARKS.md keeps the
+full run.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,27 +29,49 @@ from tests.bench.create_bench import CreateBench, CreatePlan, bench_create
 from tests.bench.get_bench import GetRow, GetTarget, bench_get
 from tests.bench.machine import machine_facts
 from tests.bench.pg import fresh_schema, wait_for_connection_slots
-from tests.bench.report import Timing, render
+from tests.bench.report import Timing, render, render_partial
 from tests.bench.seed import create_sync, fetch_sync, project_with_folder
 from tests.bench.servers import REPO, ServerProcess, start_echo, start_ours
 from tests.bench.settings import Settings
 from tests.bench.source_bench import SourceBench, bench_source, render_source
+from tests.bench.sync_bench import SyncBench, SyncSettings, bench_sync
+from tests.bench.sync_report import render_sync, sync_goals
 
 # PostgreSQL connections a phase may hold (others' tests share the server): ours has
 # four pools that can grow to 12 connections each, plus LISTEN connections; the bare
 # loop holds one per thread (16 at most).
 GET_PHASE_CONNECTIONS = 50
 CREATE_PHASE_CONNECTIONS = 70
+PHASES = ("api", "source", "sync")  # api = phases 1 and 2 (Get, Create)
 
 
-def parse_args(argv: list[str]) -> Settings:
+@dataclass(frozen=True)
+class Choice:
+    phases: tuple[str, ...]
+    sync_rounds: int
+    to_stdout: bool  # a partial run without --output: do not overwrite BENCHMARKS.md
+
+
+def parse_args(argv: list[str]) -> tuple[Settings, Choice]:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3, help="rounds per benchmark (medians)")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds before measuring")
     parser.add_argument("--seconds", type=float, default=2.0, help="measured seconds per run")
-    parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("--output", type=Path, default=None, help="default: BENCHMARKS.md")
+    parser.add_argument("--only", action="append", choices=PHASES, help="repeatable")
+    parser.add_argument(
+        "--sync-rounds",
+        type=int,
+        default=None,
+        help="rounds of phase 4 (about 90 s each); default: --rounds",
+    )
     args = parser.parse_args(argv)
-    return Settings(args.rounds, args.warmup, args.seconds, args.output)
+    phases = tuple(p for p in PHASES if p in (args.only or PHASES))
+    settings = Settings(
+        args.rounds, args.warmup, args.seconds, args.output or REPO / "BENCHMARKS.md"
+    )
+    to_stdout = args.output is None and phases != PHASES
+    return settings, Choice(phases, args.sync_rounds or args.rounds, to_stdout)
 
 
 def say(text: str) -> None:
@@ -88,8 +116,9 @@ def create_phase(settings: Settings, workdir: Path, waits: list[float]) -> Creat
         waits.append(wait_for_connection_slots(CREATE_PHASE_CONNECTIONS))
         server_url = stack.enter_context(fresh_schema())
         bare_url = stack.enter_context(fresh_schema())
-        server = started(stack, start_ours("ours, PostgreSQL, INFO log", server_url, "INFO",
-                                           workdir))
+        server = started(
+            stack, start_ours("ours, PostgreSQL, INFO log", server_url, "INFO", workdir)
+        )
         with grpc.insecure_channel(server.target) as channel:
             project_id = project_with_folder(channel)
         say("phase 2: CreateSecretSync on PostgreSQL vs bare save loop")
@@ -107,27 +136,49 @@ def source_phase(settings: Settings, workdir: Path, waits: list[float]) -> Sourc
     with ExitStack() as stack:
         waits.append(wait_for_connection_slots(GET_PHASE_CONNECTIONS))
         url = stack.enter_context(fresh_schema())
-        server = started(stack, start_ours("ours, PostgreSQL, WARNING log", url, "WARNING",
-                                           workdir))
+        server = started(
+            stack, start_ours("ours, PostgreSQL, WARNING log", url, "WARNING", workdir)
+        )
         say("phase 3: the secret source (bulk set, resolve) on PostgreSQL")
         return bench_source(server.target, settings.rounds)
 
 
+def sync_phase(rounds: int, workdir: Path) -> SyncBench:
+    say(f"phase 4: Key Vault sync, ours vs the reference way, {rounds} round(s)")
+    return bench_sync(SyncSettings(rounds=rounds), workdir, say)
+
+
 def main(argv: list[str] | None = None) -> None:
-    settings = parse_args(sys.argv[1:] if argv is None else argv)
+    settings, choice = parse_args(sys.argv[1:] if argv is None else argv)
     begun, clock = datetime.now(UTC), time.monotonic()
     facts = machine_facts()
-    say(f"benchmarking on {facts['nproc (CPUs usable)']} CPUs; writing {settings.output}")
+    where = "stdout" if choice.to_stdout else settings.output
+    say(
+        f"benchmarking on {facts['nproc (CPUs usable)']} CPUs; phases {choice.phases};"
+        f" writing {where}"
+    )
     waits: list[float] = []
+    api, source, sync = None, None, None
     with tempfile.TemporaryDirectory(prefix="secretsync-bench-") as tmp:
-        get_rows, response_bytes = get_phase(settings, Path(tmp), waits)
-        create = create_phase(settings, Path(tmp), waits)
-        source = source_phase(settings, Path(tmp), waits)
+        if "api" in choice.phases:
+            api = (*get_phase(settings, Path(tmp), waits), create_phase(settings, Path(tmp), waits))
+        if "source" in choice.phases:
+            source = source_phase(settings, Path(tmp), waits)
+        if "sync" in choice.phases:
+            sync = sync_phase(choice.sync_rounds, Path(tmp))
     timing = Timing(begun, time.monotonic() - clock, sum(waits))
-    markdown = render(settings, facts, timing, get_rows, response_bytes, create)
-    markdown += render_source(source)
-    settings.output.write_text(markdown)
-    say(f"wrote {settings.output} in {time.monotonic() - clock:.0f} s")
+    goals: Sequence[str] = sync_goals(sync) if sync else ()
+    if api:
+        markdown = render(settings, facts, timing, *api, extra_goals=goals)
+    else:
+        markdown = render_partial(settings, facts, timing, goals)
+    markdown += render_source(source) if source else ""
+    markdown += render_sync(sync) if sync else ""
+    if choice.to_stdout:
+        print(markdown)
+    else:
+        settings.output.write_text(markdown)
+    say(f"wrote {where} in {time.monotonic() - clock:.0f} s")
 
 
 if __name__ == "__main__":

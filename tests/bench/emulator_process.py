@@ -44,7 +44,9 @@ class EmulatorProcess:
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            f"{self.vault_url}/_emulator/{path}", data=data, method=method,
+            f"{self.vault_url}/_emulator/{path}",
+            data=data,
+            method=method,
             headers={"Content-Type": "application/json"} if data else {},
         )
         context = ssl.create_default_context(cafile=self.ca_path)
@@ -55,8 +57,7 @@ class EmulatorProcess:
     def fresh_vault(self, latency_ms: float, limit: RateLimit) -> None:
         """Empty vault, zero counts, and new throttling windows (nothing remembered)."""
         self.admin("DELETE", "vaults")
-        window = {"sets": limit.sets, "total": limit.total,
-                  "window_seconds": limit.window_seconds}
+        window = {"sets": limit.sets, "total": limit.total, "window_seconds": limit.window_seconds}
         self.admin("POST", "faults", {"latency_ms": latency_ms, "rate_limit": window})
         self.admin("DELETE", "counts")
 
@@ -78,11 +79,24 @@ def start_emulator(workdir: Path, latency_ms: float, limit: RateLimit) -> Emulat
     """`python -m adapters.keyvault_emulator` on a free port, throttling from the start."""
     out_path, log_path = workdir / "emulator.out", workdir / "emulator.log"
     args = [
-        sys.executable, "-m", "adapters.keyvault_emulator", "--port", "0",
-        "--client-secret", CLIENT_SECRET, "--cert-dir", str(workdir / "emulator-ca"),
-        "--latency-ms", str(latency_ms), "--rate-limit",
-        "--rate-limit-sets", str(limit.sets), "--rate-limit-total", str(limit.total),
-        "--rate-limit-window", str(limit.window_seconds),
+        sys.executable,
+        "-m",
+        "adapters.keyvault_emulator",
+        "--port",
+        "0",
+        "--client-secret",
+        CLIENT_SECRET,
+        "--cert-dir",
+        str(workdir / "emulator-ca"),
+        "--latency-ms",
+        str(latency_ms),
+        "--rate-limit",
+        "--rate-limit-sets",
+        str(limit.sets),
+        "--rate-limit-total",
+        str(limit.total),
+        "--rate-limit-window",
+        str(limit.window_seconds),
     ]
     log_file = log_path.open("wb")
     with out_path.open("wb") as out:

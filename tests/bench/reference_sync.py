@@ -153,12 +153,19 @@ def main(argv: list[str] | None = None) -> None:
     source = bench_secrets(args.secrets)
     start = time.perf_counter()
     credential = ClientSecretCredential(
-        args.tenant_id, args.client_id, args.client_secret, authority=args.vault_url,
-        disable_instance_discovery=True, connection_verify=args.ca_path,
+        args.tenant_id,
+        args.client_id,
+        args.client_secret,
+        authority=args.vault_url,
+        disable_instance_discovery=True,
+        connection_verify=args.ca_path,
     )
     client = SecretClient(
-        vault_url=args.vault_url, credential=credential, verify_challenge_resource=False,
-        connection_verify=args.ca_path, retry_total=0,
+        vault_url=args.vault_url,
+        credential=credential,
+        verify_challenge_resource=False,
+        connection_verify=args.ca_path,
+        retry_total=0,
     )
     with client:
         result = reference_sync(client, source)

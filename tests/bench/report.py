@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,16 +29,35 @@ def render(
     get_rows: list[GetRow],
     response_bytes: int,
     create: CreateBench,
+    extra_goals: Sequence[str] = (),
 ) -> str:
+    """Every section; `extra_goals` are later phases' rows for the goals table."""
     parts = [
         _header(settings, facts, timing),
-        _summary(get_rows, create),
+        _summary(get_rows, create, extra_goals),
         _get_section(settings, get_rows, response_bytes),
         _create_section(settings, create),
         _observations(get_rows, create),
         _caveats(facts),
     ]
     return "\n".join(parts)
+
+
+def render_partial(
+    settings: Settings, facts: dict[str, str], timing: Timing, goals: Sequence[str]
+) -> str:
+    """The header and goals table of a run without phases 1 and 2 (`--only`)."""
+    return "\n".join([_header(settings, facts, timing), *_goals_table(goals), ""])
+
+
+def _goals_table(rows: Sequence[str]) -> list[str]:
+    return [
+        "## Ratios against the goals",
+        "",
+        "| goal | measured | ratio | verdict |",
+        "| --- | --- | --- | --- |",
+        *rows,
+    ]
 
 
 def _verdict(ratio: float, goal: float) -> str:
@@ -83,13 +103,8 @@ def _header(settings: Settings, facts: dict[str, str], timing: Timing) -> str:
     return "\n".join(lines)
 
 
-def _summary(get_rows: list[GetRow], create: CreateBench) -> str:
-    lines = [
-        "## Ratios against the goals",
-        "",
-        "| goal | measured | ratio | verdict |",
-        "| --- | --- | --- | --- |",
-    ]
+def _summary(get_rows: list[GetRow], create: CreateBench, extra_goals: Sequence[str]) -> str:
+    lines = _goals_table([])
     echo_rows = {r.in_flight: r for r in get_rows if r.label == ECHO}
     for row in get_rows:
         if row.label == ECHO:
@@ -110,6 +125,7 @@ def _summary(get_rows: list[GetRow], create: CreateBench) -> str:
             f" | {ratio:.2f} | {_verdict(ratio, CREATE_GOAL)} |"
         )
     lines += [
+        *extra_goals,
         "",
         "The create ratio compares **events/s** (events our creates wrote, counted in the"
         " event table, per second) with the best bare loop's events/s; a create writes"
@@ -311,21 +327,23 @@ def _change(value: float, reference: float) -> str:
 
 def _caveats(facts: dict[str, str]) -> str:
     cpus = facts.get("nproc (CPUs usable)", "?")
-    return "\n".join([
-        "## Caveats",
-        "",
-        f"- The load generator, the servers and PostgreSQL all share these {cpus} CPUs,"
-        " and the machine is shared with other work: the min-max columns show the noise."
-        " Ratios measured in the same run are more trustworthy than absolute numbers.",
-        "- The load generator is Python too. If it, not the server, is the limit, the echo"
-        " server's QPS is understated and the Get ratios are flattering; compare the server"
-        " CPU ms/call columns, which do not depend on the client.",
-        "- All four Get servers run during the whole Get phase; the idle ones poll their"
-        " stores (health check every 0.5 s; the SQLite followers every 0.2 s), a small"
-        " background load.",
-        "- The echo server has no interceptor, health or reflection service: the ratio"
-        " includes everything the service adds to a bare gRPC handler.",
-        "- The bare save loop runs in the benchmark process with no network hop except to"
-        " PostgreSQL; our creates cross gRPC, and each waits for its projection.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "## Caveats",
+            "",
+            f"- The load generator, the servers and PostgreSQL all share these {cpus} CPUs,"
+            " and the machine is shared with other work: the min-max columns show the noise."
+            " Ratios measured in the same run are more trustworthy than absolute numbers.",
+            "- The load generator is Python too. If it, not the server, is the limit, the echo"
+            " server's QPS is understated and the Get ratios are flattering; compare the server"
+            " CPU ms/call columns, which do not depend on the client.",
+            "- All four Get servers run during the whole Get phase; the idle ones poll their"
+            " stores (health check every 0.5 s; the SQLite followers every 0.2 s), a small"
+            " background load.",
+            "- The echo server has no interceptor, health or reflection service: the ratio"
+            " includes everything the service adds to a bare gRPC handler.",
+            "- The bare save loop runs in the benchmark process with no network hop except to"
+            " PostgreSQL; our creates cross gRPC, and each waits for its projection.",
+            "",
+        ]
+    )

@@ -43,8 +43,9 @@ class SyncSettings:
         """Seconds no client can beat: the larger of sets / set rate, requests / rate."""
         window = self.limit.window_seconds
         sets = counts.get("set", 0) - counts.get("throttled", 0)  # refused ones are not work
-        return max(sets * window / self.limit.sets,
-                   vault_requests(counts) * window / self.limit.total)
+        return max(
+            sets * window / self.limit.sets, vault_requests(counts) * window / self.limit.total
+        )
 
     @property
     def pages(self) -> int:
@@ -58,6 +59,7 @@ class Run:
 
     seconds: float
     counts: dict[str, int]
+    written: int  # secrets set in the vault
     failed: int
     detail: str  # our job message, or the reference's result
 
@@ -91,8 +93,9 @@ def bench_sync(settings: SyncSettings, workdir: Path, say: Callable[[str], None]
     return bench
 
 
-def _ours_round(bench: SyncBench, emulator: EmulatorProcess, ours: OursClient,
-                say: Callable[[str], None]) -> None:
+def _ours_round(
+    bench: SyncBench, emulator: EmulatorProcess, ours: OursClient, say: Callable[[str], None]
+) -> None:
     emulator.fresh_vault(bench.settings.latency_ms, bench.settings.limit)
     sync_id, job = ours.initial_sync()
     initial = _our_run(job, emulator)
@@ -105,11 +108,12 @@ def _ours_round(bench: SyncBench, emulator: EmulatorProcess, ours: OursClient,
 def _our_run(job: JobOutcome, emulator: EmulatorProcess) -> Run:
     counts = emulator.counts()
     emulator.admin("DELETE", "counts")
-    return Run(job.seconds, counts, job.failed_keys(), job.message)
+    return Run(job.seconds, counts, job.written(), job.failed_keys(), job.message)
 
 
-def _reference_round(bench: SyncBench, emulator: EmulatorProcess, ours: OursClient,
-                     say: Callable[[str], None]) -> None:
+def _reference_round(
+    bench: SyncBench, emulator: EmulatorProcess, ours: OursClient, say: Callable[[str], None]
+) -> None:
     emulator.fresh_vault(bench.settings.latency_ms, bench.settings.limit)
     runs = []
     for what in ("initial sync", "no-op re-sync"):
@@ -118,7 +122,7 @@ def _reference_round(bench: SyncBench, emulator: EmulatorProcess, ours: OursClie
         emulator.admin("DELETE", "counts")
         bench.reference_peak_rss_kib = max(bench.reference_peak_rss_kib, result.peak_rss_kib)
         detail = f"{result.written} written, {result.fixed_sleeps} fixed sleeps {result.error}"
-        runs.append(Run(result.seconds, counts, result.failed, detail.strip()))
+        runs.append(Run(result.seconds, counts, result.written, result.failed, detail.strip()))
         say(f"  reference: {what} {result.seconds:.1f} s ({detail.strip()})")
     bench.reference.append((runs[0], runs[1]))
 
@@ -129,8 +133,14 @@ def run_reference(emulator: EmulatorProcess, secrets: int) -> ReferenceResult:
     args = [sys.executable, "-m", "tests.bench.reference_sync", "--secrets", str(secrets)]
     for name in ("vault_url", "tenant_id", "client_id", "client_secret", "ca_path"):
         args += [f"--{name.replace('_', '-')}", facts[name]]
-    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False,
-                          timeout=REFERENCE_TIMEOUT_SECONDS)
+    done = subprocess.run(
+        args,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=REFERENCE_TIMEOUT_SECONDS,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the reference sync failed:\n{done.stderr[-3000:]}")
     return ReferenceResult(**json.loads(done.stdout.strip().splitlines()[-1]))

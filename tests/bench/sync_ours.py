@@ -33,6 +33,10 @@ from tests.bench.servers import ServerProcess, _spawn
 from tests.conftest import create_request, new_project
 
 JOB_TIMEOUT_SECONDS = 300.0
+# Auto-sync requests a sync of every sync reading a folder that changed, at most 2 s
+# after the change; a sync created within that time would get a second job for the
+# bulk set made before it existed. Seeding waits this long so each run is one job.
+AUTO_SYNC_SETTLE_SECONDS = 3.0
 FINISHED = (pb.JOB_STATUS_SUCCEEDED, pb.JOB_STATUS_FAILED)
 _COUNT = re.compile(r"(\d+) (\w+)")
 
@@ -46,8 +50,16 @@ def start_ours_with_jobs(workdir: Path, ca_path: str) -> ServerProcess:
         "SECRET_SYNC_ROOT_KEY": RootKey.generate_text(),
         "SECRET_SYNC_LOG_LEVEL": "INFO",  # the default
     }
-    args = ["-m", "service", "serve", "--dev", "--listen", "127.0.0.1:{PORT}",
-            "--database-url", f"sqlite:///{workdir}/sync-bench.sqlite"]
+    args = [
+        "-m",
+        "service",
+        "serve",
+        "--dev",
+        "--listen",
+        "127.0.0.1:{PORT}",
+        "--database-url",
+        f"sqlite:///{workdir}/sync-bench.sqlite",
+    ]
     return _spawn("ours, SQLite, worker on", args, env, workdir)
 
 
@@ -58,9 +70,13 @@ class JobOutcome:
     message: str
 
     def counts(self) -> dict[str, int]:
-        """"1000 created, 3 unchanged; failed: ..." -> {"created": 1000, "unchanged": 3}."""
+        """What the job's message says it did: {"created": 1000, ...} from "1000 created"."""
         done = self.message.split("; ", 1)[0]
         return {what: int(n) for n, what in _COUNT.findall(done)}
+
+    def written(self) -> int:
+        counts = self.counts()
+        return counts.get("created", 0) + counts.get("updated", 0)
 
     def failed_keys(self) -> int:
         """Keys the job names as failed (the message lists them after "failed: ")."""
@@ -84,26 +100,38 @@ class OursClient:
         self.project_id = new_project(self.channel)
         sgrpc.SecretSourceServiceStub(self.channel).BulkSetSecrets(
             sapi.BulkSetSecretsRequest(
-                project_id=self.project_id, environment="dev", path="/my-secrets",
+                project_id=self.project_id,
+                environment="dev",
+                path="/my-secrets",
                 secrets=[spb.Secret(key=k, value=v) for k, v in secrets.items()],
             )
         )
         facts = self.emulator.facts
         auth = cpb.ClientSecretAuth(
-            tenant_id=facts["tenant_id"], client_id=facts["client_id"],
-            client_secret=facts["client_secret"], authority_host=facts["vault_url"],
+            tenant_id=facts["tenant_id"],
+            client_id=facts["client_id"],
+            client_secret=facts["client_secret"],
+            authority_host=facts["vault_url"],
         )
-        self.connection_id = cgrpc.AzureConnectionServiceStub(self.channel).CreateAzureConnection(
-            capi.CreateAzureConnectionRequest(
-                project_id=self.project_id, name="emulator", cloud=cpb.AZURE_CLOUD_PUBLIC,
-                client_secret_auth=auth,
+        self.connection_id = (
+            cgrpc.AzureConnectionServiceStub(self.channel)
+            .CreateAzureConnection(
+                capi.CreateAzureConnectionRequest(
+                    project_id=self.project_id,
+                    name="emulator",
+                    cloud=cpb.AZURE_CLOUD_PUBLIC,
+                    client_secret_auth=auth,
+                )
             )
-        ).connection.id
+            .connection.id
+        )
+        time.sleep(AUTO_SYNC_SETTLE_SECONDS)
 
     def initial_sync(self) -> tuple[str, JobOutcome]:
         """Create an auto-sync sync (overwrite destination): its first job runs at once."""
         request = create_request(
-            project_id=self.project_id, name=unique_name("kv-bench"),
+            project_id=self.project_id,
+            name=unique_name("kv-bench"),
             connection_id=self.connection_id,
             destination_config=pb.AzureKeyVaultDestinationConfig(
                 vault_base_url=self.emulator.vault_url
@@ -125,7 +153,12 @@ class OursClient:
         try:
             for change in watch:
                 shown = change.secret_sync
-                if shown.last_sync_job_id == job_id and shown.sync_status in FINISHED:
+                if shown.last_sync_job_id != job_id:  # a newer request took its place
+                    raise RuntimeError(
+                        f"sync {sync_id}: job {job_id} was followed by "
+                        f"{shown.last_sync_job_id} before it was seen finished"
+                    )
+                if shown.sync_status in FINISHED:
                     seconds = time.perf_counter() - start
                     return JobOutcome(seconds, shown.sync_status, shown.last_sync_message)
         finally:
