@@ -1,4 +1,5 @@
-"""Command line: `python -m service serve` (default) or `python -m service rebuild`."""
+"""Command line: `python -m service serve` (default) or `python -m service rebuild`,
+and the operator commands of service/cli/ (`project`, `sync`, `emulator`, ...)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import signal
 import sys
 from dataclasses import replace
 
+from service.cli import add_commands
 from service.config import Config
-from service.logs import setup_logging
-from service.rebuild import rebuild
-from service.server import SecretSyncServer
+
+# The server's modules (logs, rebuild, server) are imported where they are used: they
+# take over a second to load, which every operator command would otherwise pay.
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -32,6 +34,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             command.add_argument(
                 "--dev", action="store_true", help="development mode (loopback vaults allowed)"
             )
+    add_commands(sub)
     return parser.parse_args(argv)
 
 
@@ -47,6 +50,8 @@ def configure(args: argparse.Namespace) -> Config:
 
 
 def serve(config: Config) -> None:
+    from service.server import SecretSyncServer
+
     server = SecretSyncServer(config)
     server.start()
 
@@ -61,6 +66,11 @@ def serve(config: Config) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if getattr(args, "cli_handler", None):  # an operator command: no server, no logging setup
+        raise SystemExit(args.cli_handler(args))
+    from service.logs import setup_logging
+    from service.rebuild import rebuild
+
     config = configure(args)
     listener = setup_logging(config.log_level, config.log_format)
     try:

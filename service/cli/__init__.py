@@ -1,0 +1,47 @@
+"""The operator CLI: `python -m service <group> <action>`, talking gRPC to a server.
+
+service/__main__.py adds these commands next to `serve` and `rebuild`. Each group lives
+in a module of its own with a `register(commands, common)` function, listed in GROUPS:
+
+    source_commands      project, env, folder
+    secret_commands      secret (values only ever from stdin or a hidden prompt)
+    connection_commands  connection
+    sync_commands        sync (sync_watch: `sync watch`; sync_view: how a sync prints)
+    emulator_command     emulator (runs adapters.keyvault_emulator)
+
+Extension points, for APIs not built yet:
+- the audit trail (issue 5): an `audit_commands` module (e.g. `audit list`, `audit
+  follow` streaming like sync_watch) appended to GROUPS;
+- tokens (issue 6): a `token_commands` module appended to GROUPS, and the caller's
+  credentials sent by Client.metadata() (service/cli/client.py), the one place that
+  builds every call's metadata.
+
+Importing this package must stay cheap: it loads no server code, so a client command
+starts in a fraction of the time `serve` takes to import.
+"""
+
+from __future__ import annotations
+
+from service.cli import (
+    connection_commands,
+    emulator_command,
+    secret_commands,
+    source_commands,
+    sync_commands,
+)
+from service.cli.options import Subcommands, common_options
+
+GROUPS = (
+    emulator_command.register,
+    source_commands.register,
+    secret_commands.register,
+    connection_commands.register,
+    sync_commands.register,
+)
+
+
+def add_commands(commands: Subcommands) -> None:
+    """Adds every CLI command to the subparsers of `python -m service`."""
+    common = common_options()
+    for register in GROUPS:
+        register(commands, common)

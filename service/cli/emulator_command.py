@@ -1,0 +1,27 @@
+"""`emulator`: the Key Vault emulator, with exactly the flags of
+`python -m adapters.keyvault_emulator` (its own parser reads them, --help included)."""
+
+from __future__ import annotations
+
+import argparse
+
+from service.cli.options import Subcommands
+
+TEXT = "run the Azure Key Vault emulator (same flags as python -m adapters.keyvault_emulator)"
+
+
+def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    # "+" as the only prefix makes every "-" flag, --help included, a plain argument
+    # of this parser, collected untouched for the emulator's own parser.
+    parser = commands.add_parser(
+        "emulator", help=TEXT, description=TEXT, add_help=False, prefix_chars="+"
+    )
+    parser.add_argument("emulator_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.set_defaults(cli_handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: the emulator's TLS and HTTP code is not needed by other commands.
+    from adapters.keyvault_emulator.__main__ import main
+
+    return main(args.emulator_args)
