@@ -80,5 +80,9 @@ def setup_logging(level: str, log_format: str = "human") -> logging.handlers.Que
     root = logging.getLogger()
     root.handlers[:] = [_QueueHandler(records)]
     root.setLevel(level)
+    # The Azure SDK logs every HTTP request and response, headers included, at INFO:
+    # a megabyte per thousand secrets. Its warnings and errors still come through.
+    azure = logging.getLogger("azure")
+    azure.setLevel(max(logging.WARNING, logging.getLevelName(level)))
     listener.start()
     return listener
