@@ -192,10 +192,6 @@ def connection_delete(args: argparse.Namespace, client: Client) -> int:
 
 
 def _id(args: argparse.Namespace, client: Client) -> str:
-    if not lookup.is_uuid(args.connection) and not args.project:
-        raise CliError(
-            f"{args.connection!r} is not a connection id: give --project to look the name up"
-        )
     return lookup.connection_id(client, args.project, args.connection)
 
 

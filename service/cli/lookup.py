@@ -44,10 +44,12 @@ def project_id(client: Client, project: str) -> str:
             raise CliError(f"no project with slug {project!r} (see `project list`)")
 
 
-def connection_id(client: Client, project: str, connection: str) -> str:
+def connection_id(client: Client, project: str | None, connection: str) -> str:
     """The id of the connection given by id, or by name within the project."""
     if is_uuid(connection):
         return connection
+    if not project:
+        raise CliError(f"{connection!r} is not a connection id: give --project to look it up")
     owner = project_id(client, project)
     token = ""
     while True:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from collections.abc import Callable
 
 import grpc
 
 from service.cli.client import Client
-from service.cli.errors import EXIT_INTERRUPTED, CliError, describe, exit_code
+from service.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, CliError, describe, exit_code
 from service.cli.options import Handler
 
 Command = Callable[[argparse.Namespace, Client], int]
@@ -34,6 +35,11 @@ def client_command(command: Command) -> Handler:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # The reader went away (`... | head`): stop quietly, and keep Python's exit-time
+            # flush of stdout from failing on the closed pipe too.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_FAILURE
         finally:
             client.close()
 
