@@ -50,6 +50,8 @@ class SharedViewRunner(ProjectionRunner[Any, AuditView]):
     def __init__(
         self, *, application_class: type[Any], projection: AuditProjection, env: dict[str, str]
     ) -> None:
+        # What ProjectionRunner.__init__ does (eventsourcing is pinned), minus making
+        # a view and a projection of its own.
         self.view = projection.view
         self.projection = projection  # type: ignore[assignment]
         BaseProjectionRunner.__init__(
