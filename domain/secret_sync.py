@@ -46,6 +46,9 @@ def empty_job() -> dict[str, Any]:
         "running_job_id": "",  # the job a worker holds now, if any
         "worker": "",
         "lease_until": None,
+        # The source log's position when a job of this kind last started: it saw
+        # every source change up to there.
+        "source_position": 0,
         "import_behavior": None,
         "then_delete": False,
     }
@@ -277,14 +280,21 @@ class SecretSync(Aggregate):
         job_id: str
         worker: str
         lease_until: str
+        source_position: int
 
         def apply(self, sync: SecretSync) -> None:
             job = sync.jobs[self.kind]
             job["running_job_id"] = self.job_id
             job["worker"] = self.worker
             job["lease_until"] = self.lease_until
+            job["source_position"] = getattr(self, "source_position", 0)  # older events: 0
             if job["job_id"] == self.job_id:
                 job["status"] = JobStatus.RUNNING.value
+
+    def synced_since(self, source_position: int) -> bool:
+        """True if a sync job started when the source log had reached `source_position`:
+        it read the source after that change, so the change needs no further sync."""
+        return self.job(JobKind.SYNC).get("source_position", 0) >= source_position
 
     def running_job(self, now: datetime) -> tuple[str, str] | None:
         """The (kind, job id) a worker holds with an unexpired lease, if any."""
@@ -302,8 +312,12 @@ class SecretSync(Aggregate):
         now: datetime,
         lease: timedelta,
         actor: str = "worker",
+        source_position: int = 0,
     ) -> None:
         """Claim a pending job, or take over one whose worker's lease ran out.
+
+        `source_position`: how far the source's log had got at the claim; the job
+        reads the source after it, so it sees every change up to there.
 
         Refused while any job of this sync holds a live lease. A takeover is a new
         JobStarted naming the new worker, so the log shows it.
@@ -326,6 +340,7 @@ class SecretSync(Aggregate):
             job_id=job_id,
             worker=worker,
             lease_until=(now + lease).isoformat(),
+            source_position=source_position,
             actor=actor,
             request_id=job_id,
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -45,6 +46,17 @@ log = logging.getLogger("secretsync.autosync")
 Place = tuple[str, str, str]  # project, environment, path
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Folders changed since the last batch, the position to save once acted on, and
+    the position of the newest change."""
+
+    changed: set[Place]
+    deleted: set[Place]
+    tracking: Tracking | None
+    newest_change: int  # the source log position of the newest change (0: none)
+
+
 class SourceChanges(Projection[TrackingRecorder]):
     """Collects changed folders from the source's log; AutoSync acts on them."""
 
@@ -57,6 +69,7 @@ class SourceChanges(Projection[TrackingRecorder]):
         self.deleted: set[Place] = set()
         self.latest: Tracking | None = None
         self.first_change_at = 0.0
+        self.newest_change = 0  # the source log position of the newest change
         self.last_change_at = 0.0
         self.repository: Any = None  # set by AutoSync: loads folders by id
         self.wired = threading.Event()  # events wait for it: they may arrive first
@@ -83,21 +96,31 @@ class SourceChanges(Projection[TrackingRecorder]):
             if isinstance(domain_event, Folder.Deleted):
                 self.deleted.add(place)
             self.last_change_at = now
+            self.newest_change = tracking.notification_id
             self.latest = tracking
 
-    def take(self, now: float) -> tuple[set[Place], set[Place], Tracking | None] | None:
+    def take(self, now: float) -> Batch | None:
         """The batch to act on, once quiet long enough (or waited long enough)."""
         with self.lock:
             if not self.changed:
                 latest, self.latest = self.latest, None
-                return (set(), set(), latest) if latest else None
+                return Batch(set(), set(), latest, 0) if latest else None
             quiet = now - self.last_change_at >= DEBOUNCE_SECONDS
             overdue = now - self.first_change_at >= MAX_WAIT_SECONDS
             if not (quiet or overdue):
                 return None
-            batch = (self.changed, self.deleted, self.latest)
+            batch = Batch(self.changed, self.deleted, self.latest, self.newest_change)
             self.changed, self.deleted, self.latest = set(), set(), None
+            self.newest_change = 0
             return batch
+
+    def put_back(self, batch: Batch) -> None:
+        """A batch that could not be acted on: look at it again on the next round."""
+        with self.lock:
+            self.changed |= batch.changed
+            self.deleted |= batch.deleted
+            self.latest = self.latest or batch.tracking
+            self.newest_change = max(self.newest_change, batch.newest_change)
 
 
 class AutoSync:
@@ -131,21 +154,18 @@ class AutoSync:
             batch = self.changes.take(time.monotonic())
             if batch is None:
                 continue
-            changed, deleted, tracking = batch
             try:
-                self.act(changed, deleted)
+                self.act(batch.changed, batch.deleted, batch.newest_change)
             except Exception:
-                log.exception("auto-sync could not act on %s changed folders", len(changed))
-                with self.changes.lock:  # look at them again on the next round
-                    self.changes.changed |= changed
-                    self.changes.deleted |= deleted
-                    self.changes.latest = self.changes.latest or tracking
+                log.exception("auto-sync could not act on %s changed folders", len(batch.changed))
+                self.changes.put_back(batch)
                 continue
-            if tracking is not None:
-                self.changes.view.insert_tracking(tracking)
+            if batch.tracking is not None:
+                self.changes.view.insert_tracking(batch.tracking)
 
-    def act(self, changed: set[Place], deleted: set[Place]) -> int:
-        """Request a sync on each auto-sync sync that reads a changed folder."""
+    def act(self, changed: set[Place], deleted: set[Place], change_position: int = 0) -> int:
+        """Request a sync on each auto-sync sync that reads a changed folder, unless
+        a sync job of it started after the newest change (`change_position`) and saw it."""
         ctx = CallContext(actor=AUTO_SYNC_ACTOR, request_id=new_request_id())
         requested = 0
         for project_id in {place[0] for place in changed}:
@@ -157,10 +177,9 @@ class AutoSync:
                 if own in gone or (own in places and sync.source["problem"]):
                     self._refresh_source(sync, ctx)
                 if sync.is_enabled and places & folders_read_by(*own, load):
-                    requested += self.syncs.request_auto_sync(str(sync.id), ctx)
+                    requested += self.syncs.request_auto_sync(str(sync.id), ctx, change_position)
         if requested:
-            log.info("auto-sync requested %s syncs for %s changed folders", requested,
-                     len(changed))
+            log.info("auto-sync requested %s syncs for %s changed folders", requested, len(changed))
         return requested
 
     def _refresh_source(self, sync: Any, ctx: CallContext) -> None:

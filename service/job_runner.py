@@ -128,7 +128,11 @@ class JobRunner:
     def _claim(self, sync_id: str, kind: JobKind, job_id: str) -> SecretSync | None:
         try:
             sync = self.syncs.get_sync(sync_id)
-            sync.start_job(kind, job_id, self.worker, self.clock(), self.lease)
+            # Read before the job reads the source: it will see every change up to here.
+            seen = self.sources.recorder.max_notification_id() or 0
+            sync.start_job(
+                kind, job_id, self.worker, self.clock(), self.lease, source_position=seen
+            )
             self.syncs.save(sync)
         except (FailedPrecondition, IntegrityError, SecretSyncError):
             return None

@@ -192,10 +192,13 @@ class SecretSyncs(Application[UUID]):
         return Written(sync, self._save(sync), job_id)
 
     @retried
-    def request_auto_sync(self, sync_id: str, ctx: CallContext) -> bool:
-        """A source change: request a sync unless one is already pending (coalescing)."""
+    def request_auto_sync(self, sync_id: str, ctx: CallContext, change_position: int = 0) -> bool:
+        """A source change at `change_position` of the source's log: request a sync
+        unless one is already pending (coalescing) or one started after it (saw it)."""
         sync = self.get_sync(sync_id)
         if not sync.is_enabled or sync.job(JobKind.SYNC)["status"] == "pending":
+            return False
+        if change_position and sync.synced_since(change_position):
             return False
         try:
             self._check_source(sync, ctx)

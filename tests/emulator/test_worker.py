@@ -77,6 +77,17 @@ def test_a_burst_of_changes_gives_at_most_two_runs(server, stub, source_stub, em
     assert 1 <= len(sync_starts(server, sync.id)) - before <= 2
 
 
+def test_changes_made_before_the_first_sync_started_give_no_second_run(
+    server, stub, source_stub, emulator, worker
+):
+    set_secrets(source_stub, A="1")
+    sync = create_sync(stub, emulator)  # before auto-sync acts on the change (0.3 s)
+    finished(stub, sync.id)
+    time.sleep(2.5)  # auto-sync acts within 2 s of a change: give it time to (not) act
+    assert len(sync_starts(server, sync.id)) == 1
+    assert vault_value(emulator, "app-A") == "1"
+
+
 def test_a_job_whose_worker_died_is_taken_over(server, stub, source_stub, emulator):
     set_secrets(source_stub, A="1")
     sync = create_sync(stub, emulator)
