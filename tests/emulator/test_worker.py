@@ -92,8 +92,10 @@ def test_a_job_whose_worker_died_is_taken_over(server, stub, source_stub, emulat
     set_secrets(source_stub, A="1")
     sync = create_sync(stub, emulator)
     dead = server.app.get_sync(sync.id)  # a worker that claims, then dies
+    seen = server.sources.recorder.max_notification_id()  # as a real claim records it
     dead.start_job(JobKind.SYNC, sync.last_sync_job_id, "dead-worker",
-                   datetime.now(UTC) - timedelta(minutes=10), timedelta(minutes=5))
+                   datetime.now(UTC) - timedelta(minutes=10), timedelta(minutes=5),
+                   source_position=seen)
     server.app.save(dead)
     runner = JobRunner(server.app, server.sources, EmulatorVaults(emulator), "worker-2")
     worker = SyncWorker(runner, server.view, server.progress)
