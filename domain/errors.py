@@ -65,6 +65,12 @@ class ConcurrentChange(SecretSyncError):
     reason = "CONCURRENT_CHANGE"
 
 
+class RequestInProgress(ConcurrentChange):
+    """A retry arrived while the first call with its request_id is still running."""
+
+    reason = "REQUEST_IN_PROGRESS"
+
+
 class FailedPrecondition(SecretSyncError):
     """The sync exists but cannot do this now; `reason` says why."""
 

@@ -23,7 +23,7 @@ from typing import Any
 import grpc
 
 from adapters.idempotency_store import IdempotencyStore
-from domain.errors import FieldViolation, InvalidArgument
+from domain.errors import FieldViolation, InvalidArgument, RequestInProgress
 from domain.rules import check_request_id
 from service.grpc_errors import to_status
 
@@ -78,8 +78,8 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
                 if prior.response is not None:
                     return prior.response
                 if time.monotonic() > deadline:
-                    context.abort(grpc.StatusCode.ABORTED,
-                                  f"a call with request_id {request_id!r} is still running")
+                    still = f"a call with request_id {request_id!r} is still running; retry"
+                    context.abort_with_status(to_status(RequestInProgress(still)))
                 time.sleep(0.02)  # the first call is running: wait for its answer
 
         return idempotent
