@@ -40,7 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def configure(args: argparse.Namespace) -> Config:
     config = Config.from_env()
-    if args.database_url:
+    if getattr(args, "database_url", None):  # absent when no command was given (serve)
         config = replace(config, database_url=args.database_url)
     if getattr(args, "listen", None):
         config = replace(config, listen=args.listen)
