@@ -11,70 +11,12 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from hanzo.kms.secretsync.v1 import secret_source_pb2 as spb
-from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
-from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
-from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
 from domain.plan import OWNER_TAG
-from tests.conftest import create_request, new_project
-from tests.emulator.conftest import emulator_connection, eventually, vault_value
-
-FOLDER = {"environment": "dev", "path": "/my-secrets"}
-DONE = (pb.JOB_STATUS_SUCCEEDED, pb.JOB_STATUS_FAILED)
-
-
-class World:
-    """One project with a connection to the emulator, and helpers to drive it."""
-
-    def __init__(self, channel: grpc.Channel, emulator) -> None:
-        self.emulator = emulator
-        self.project_id = new_project(channel)
-        self.connection_id = emulator_connection(channel, self.project_id, emulator)
-        self.source = sgrpc.SecretSourceServiceStub(channel)
-        self.syncs = api_grpc.SecretSyncServiceStub(channel)
-
-    def set(self, key: str, value: str) -> None:
-        secret = spb.Secret(key=key, value=value)
-        self.source.SetSecret(
-            sapi.SetSecretRequest(project_id=self.project_id, **FOLDER, secret=secret)
-        )
-
-    def source_values(self) -> dict[str, str]:
-        resolved = self.source.ResolveSecrets(
-            sapi.ResolveSecretsRequest(project_id=self.project_id, **FOLDER)
-        )
-        return dict(resolved.secrets)
-
-    def create(self, behavior: int = pb.INITIAL_SYNC_BEHAVIOR_OVERWRITE_DESTINATION,
-               **options: object) -> pb.SecretSync:
-        request = create_request(
-            project_id=self.project_id,
-            connection_id=self.connection_id,
-            destination_config=pb.AzureKeyVaultDestinationConfig(
-                vault_base_url=self.emulator.url
-            ),
-            sync_options=pb.SyncOptions(initial_sync_behavior=behavior, **options),
-        )
-        sync = self.syncs.CreateSecretSync(request).secret_sync
-        return self.wait(sync.id, "sync_status")
-
-    def get(self, sync_id: str) -> pb.SecretSync:
-        return self.syncs.GetSecretSync(api.GetSecretSyncRequest(id=sync_id)).secret_sync
-
-    def wait(self, sync_id: str, status_field: str) -> pb.SecretSync:
-        """The sync once its job of that kind has finished."""
-
-        def finished() -> pb.SecretSync | None:
-            shown = self.get(sync_id)
-            return shown if getattr(shown, status_field) in DONE else None
-
-        return eventually(finished)
-
-    def vault_put(self, name: str, value: str, **options: object) -> None:
-        self.emulator.vault().set_secret(name, value, **options)
+from tests.emulator.conftest import eventually, vault_value
+from tests.emulator.world import World
 
 
 @pytest.fixture
