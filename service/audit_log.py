@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.projection import BaseProjectionRunner, ProjectionRunner
+from eventsourcing.projection import Projection
 from eventsourcing.utils import Environment
 from hanzo.kms.secretsync.v1 import audit_service_pb2 as api
 from hanzo.kms.secretsync.v1 import audit_service_pb2_grpc as api_grpc
@@ -40,30 +40,6 @@ FOLLOWED = (
 )
 
 
-class SharedViewRunner(ProjectionRunner[Any, AuditView]):
-    """The library's ProjectionRunner, for a projection whose view is made already.
-
-    The three audit followers share one view, so a process holds one audit connection
-    pool rather than three, and one Progress that streams wait on.
-    """
-
-    def __init__(
-        self, *, application_class: type[Any], projection: AuditProjection, env: dict[str, str]
-    ) -> None:
-        # What ProjectionRunner.__init__ does (eventsourcing is pinned), minus making
-        # a view and a projection of its own.
-        self.view = projection.view
-        self.projection = projection  # type: ignore[assignment]
-        BaseProjectionRunner.__init__(
-            self,
-            projection=projection,
-            application_class=application_class,
-            tracking_recorder=projection.view,
-            topics=projection.topics,
-            env=env,
-        )
-
-
 def open_audit_view(config: Config) -> AuditView:
     """The audit view of the configured store, its tables made if need be."""
     settings = {**os.environ, **config.persistence_env()}
@@ -76,7 +52,9 @@ def open_audit_view(config: Config) -> AuditView:
 
 
 class AuditLog:
-    """The audit view and its three followers, started and stopped together."""
+    """The audit view and the projections of its three followers (one shared view, so
+    a process holds one audit connection pool, and one Progress that streams wait on).
+    The server runs the followers while it leads (service/followers.py)."""
 
     def __init__(self, config: Config) -> None:
         self.view = open_audit_view(config)
@@ -84,19 +62,10 @@ class AuditLog:
         # written by its followers since. Streams wait on it.
         self.progress = Progress()
         self.progress.advance(self.view.last_position())
-        self.runners: list[ProjectionRunner[Any, AuditView]] = []
-        try:
-            for application_class, projection_class in FOLLOWED:
-                runner = SharedViewRunner(
-                    application_class=application_class,
-                    projection=projection_class(self.view, self.progress),
-                    env=config.persistence_env(),
-                )
-                self.runners.append(runner)
-                runner.__enter__()
-        except BaseException:
-            self.stop()
-            raise
+        self.followed: list[tuple[type[Any], Projection[Any]]] = [
+            (application_class, projection_class(self.view, self.progress))
+            for application_class, projection_class in FOLLOWED
+        ]
 
     def add_to_server(self, server: grpc.Server, stopping: threading.Event) -> str:
         """Serve the AuditService; returns its name (for reflection)."""
@@ -106,11 +75,6 @@ class AuditLog:
         return SERVICE_NAME
 
     def stop(self) -> None:
-        """Stop following, release waiting streams, close storage."""
+        """Release waiting streams, close storage (the followers are stopped already)."""
         self.progress.stop()
-        for runner in self.runners:
-            try:
-                runner.__exit__(None, None, None)  # closes its application, not the view
-            except Exception:
-                log.exception("the %s audit follower had failed", runner.app_name)
         self.view.datastore.close()  # type: ignore[attr-defined]

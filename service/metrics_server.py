@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from eventsourcing.projection import ProjectionRunner
+from eventsourcing.application import Application
+from eventsourcing.persistence import TrackingRecorder
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -34,13 +35,15 @@ class ProjectionLag(Collector):
     not follow (name claims; on SQLite the source's events too), as in the health check.
     """
 
-    def __init__(self, runner: ProjectionRunner[Any, Any]) -> None:
-        self.runner = runner
+    def __init__(self, app: Application[Any], view: TrackingRecorder, projection: Any) -> None:
+        self.app = app
+        self.view = view
+        self.projection = projection
 
     def collect(self) -> Iterable[Metric]:
-        name = self.runner.projection.name
+        name = self.projection.name
         try:
-            position = self.runner.view.max_tracking_id(self.runner.app.name) or 0
+            position = self.view.max_tracking_id(self.app.name) or 0
             behind = self._count_after(position)
         except Exception as error:  # storage down: the health check says so; skip the gauges
             log.warning("projection lag unknown: %s", type(error).__name__)
@@ -61,7 +64,7 @@ class ProjectionLag(Collector):
         yield from (lag, tracked)
 
     def _count_after(self, position: int) -> int:
-        recorder, topics = self.runner.app.recorder, self.runner.projection.topics
+        recorder, topics = self.app.recorder, self.projection.topics
         counted = 0
         while counted < LAG_COUNT_LIMIT:
             page = recorder.select_notifications(

@@ -18,6 +18,7 @@ class Progress:
         self._changes: defaultdict[str, int] = defaultdict(int)
         self._stopped = False
         self._watchers_released = False
+        self._everything = 0  # bumped when any sync may have changed (another process's)
 
     @property
     def position(self) -> int:
@@ -36,20 +37,29 @@ class Progress:
                 lambda: self._position >= position or self._stopped, timeout
             )
 
+    def advance_all(self, position: int) -> None:
+        """The view was advanced elsewhere (another replica leads): any sync may have
+        changed, so every watcher looks again."""
+        with self._condition:
+            if position > self._position:
+                self._position = position
+                self._everything += 1
+                self._condition.notify_all()
+
     def changes(self, sync_id: str) -> int:
         with self._condition:
-            return self._changes[sync_id]
+            return self._changes[sync_id] + self._everything
 
     def wait_for_change(self, sync_id: str, seen: int, timeout: float) -> int:
         """Block until `sync_id` changed since `seen` (or timeout); return the new count."""
         with self._condition:
             self._condition.wait_for(
-                lambda: self._changes[sync_id] != seen
+                lambda: self._changes[sync_id] + self._everything != seen
                 or self._stopped
                 or self._watchers_released,
                 timeout,
             )
-            return self._changes[sync_id]
+            return self._changes[sync_id] + self._everything
 
     def release_watchers(self) -> None:
         """Shutdown: change waits return at once; writers still wait for their position."""

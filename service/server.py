@@ -8,7 +8,6 @@ import socket
 import threading
 from concurrent import futures
 from datetime import timedelta
-from typing import Any
 
 import grpc
 from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
@@ -38,11 +37,14 @@ from service.auto_sync import AutoSync, SourceChanges
 from service.config import Config
 from service.connection_servicer import AzureConnectionServicer
 from service.connections import AzureConnections
+from service.followers import FollowerRunner, Followers
 from service.idempotency import IdempotencyInterceptor
 from service.interceptors import CallLogInterceptor
 from service.job_runner import JobRunner
+from service.leadership import Leadership
 from service.metrics import count_azure_requests
 from service.metrics_server import MetricsEndpoint, ProjectionLag
+from service.progress import Progress
 from service.projection import SecretSyncProjection, latest_sync_event
 from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
@@ -58,6 +60,7 @@ CONNECTION_SERVICE_NAME = connection_api.DESCRIPTOR.services_by_name[
 ].full_name
 HEALTH_CHECK_SECONDS = 0.5
 log = logging.getLogger("secretsync.server")
+VIEW_POLL_SECONDS = 0.05
 
 
 def worker_name() -> str:
@@ -73,25 +76,20 @@ def view_class(config: Config) -> type[SecretSyncView]:
     return PostgresSecretSyncView if is_postgres(config) else SQLiteSecretSyncView
 
 
-def start_auto_sync_follower(config: Config) -> ProjectionRunner[SecretSources, TrackingRecorder]:
-    """Follow the secret source's log; SourceChanges collects what changed."""
+def open_source_tracking(config: Config) -> TrackingRecorder:
+    """Where auto-sync records how far it has followed the secret source's log."""
     tracking: type[TrackingRecorder] = (
         PostgresTrackingRecorder if is_postgres(config) else SQLiteTrackingRecorder
     )
-    runner: ProjectionRunner[SecretSources, TrackingRecorder] = ProjectionRunner(
-        application_class=SecretSources,
-        projection_class=SourceChanges,
-        view_class=tracking,
-        env=config.persistence_env(),
+    settings = {**os.environ, **config.persistence_env()}
+    factory = InfrastructureFactory[TrackingRecorder].construct(
+        env=Environment(SourceChanges.name, settings)
     )
-    runner.__enter__()
-    return runner
+    return factory.tracking_recorder(tracking)
 
 
-def start_projection(
-    config: Config, *, reset: bool = False
-) -> ProjectionRunner[SecretSyncs, SecretSyncView]:
-    """Open the event store and start following it into the view.
+def open_sync_view(config: Config, *, reset: bool = False) -> SecretSyncView:
+    """The secret_syncs view, its tables made if need be.
 
     With `reset`, or when the view's table was made by an older version, the
     view is emptied first so the whole log is replayed into it.
@@ -106,16 +104,21 @@ def start_projection(
         if not reset:
             log.warning("the secret_syncs view has older columns: rebuilding it from the log")
         view.reset(SecretSyncs.name)
-    factory.close()
-    runner: ProjectionRunner[SecretSyncs, SecretSyncView] = ProjectionRunner(
-        application_class=SecretSyncs,
-        projection_class=SecretSyncProjection,
-        view_class=view_class(config),  # type: ignore[type-abstract]
-        env=config.persistence_env(),
+    view.create_table()
+    return view
+
+
+def start_projection(
+    config: Config, *, reset: bool = False
+) -> ProjectionRunner[SecretSyncs, SecretSyncView]:
+    """Follow the event store into the view in this process (the rebuild command)."""
+    projection = SecretSyncProjection(open_sync_view(config, reset=reset))
+    runner = FollowerRunner(
+        application_class=SecretSyncs, projection=projection, env=config.persistence_env()
     )
     runner.__enter__()
     already = runner.view.max_tracking_id(runner.app.name) or 0
-    runner.projection.progress.advance(already)  # type: ignore[attr-defined]
+    projection.progress.advance(already)
     return runner
 
 
@@ -126,15 +129,16 @@ class SecretSyncServer:
         self.config = config
         self.stopping = threading.Event()
         root_key = config.load_root_key()
-        self.runner = start_projection(config)
-        self.app: SecretSyncs = self.runner.app
-        self.view: SecretSyncView = self.runner.view
-        self.progress = self.runner.projection.progress  # type: ignore[attr-defined]
-        self.source_runner = start_auto_sync_follower(config)
-        self.sources: SecretSources = self.source_runner.app
+        env = config.persistence_env()
+        self.view = open_sync_view(config)
+        self.projection = SecretSyncProjection(self.view)
+        self.progress: Progress = self.projection.progress
+        self.app = SecretSyncs(env=env)
+        self.progress.advance(self.view.max_tracking_id(self.app.name) or 0)
+        self.sources = SecretSources(env=env)
         self.sources.root_key = root_key
         self.app.sources = self.sources
-        self.connections = AzureConnections(env=config.persistence_env())
+        self.connections = AzureConnections(env=env)
         self.connections.root_key = root_key
         self.app.connections = self.connections
         self.connections.users = self._syncs_using
@@ -148,20 +152,28 @@ class SecretSyncServer:
         self.worker: SyncWorker | None = None
         if config.run_jobs:
             self.worker = SyncWorker(self.jobs, self.view, self.progress, config.job_concurrency)
-        self.auto_sync = AutoSync(
-            self.source_runner.projection,  # type: ignore[arg-type]
-            self.sources,
-            self.app,
-            self.view,
-        )
+        self.source_changes = SourceChanges(open_source_tracking(config))
+        self.auto_sync = AutoSync(self.source_changes, self.sources, self.app, self.view)
         self.audit = AuditLog(config)
+        self.followers = Followers(
+            [
+                (SecretSyncs, self.projection),
+                (SecretSources, self.source_changes),
+                *self.audit.followed,
+            ],
+            env,
+            on_failure=self._follower_failed,
+        )
+        self.leadership = Leadership(env, self._elected, self._deposed)
         self.health = health.HealthServicer()
         self.server = self._grpc_server(config)
         self.port = 0
         self.projection_failed = False
         self._threads: list[threading.Thread] = []
         count_azure_requests()
-        self.metrics = MetricsEndpoint(config.metrics_listen, ProjectionLag(self.runner))
+        self.metrics = MetricsEndpoint(
+            config.metrics_listen, ProjectionLag(self.app, self.view, self.projection)
+        )
 
     def _idempotency(self) -> IdempotencyStore:
         """Request ids' first answers, kept in the view's database."""
@@ -188,7 +200,7 @@ class SecretSyncServer:
                 self.progress,
                 config.write_wait_seconds,
                 self.stopping,
-                self.runner.projection.read_cache,  # type: ignore[attr-defined]
+                self.projection.read_cache,
                 self.jobs,
             ),
             server,
@@ -222,12 +234,9 @@ class SecretSyncServer:
         self.auto_sync.start()
         if self.worker is not None:
             self.worker.start()
-        followers = (self.runner, self.source_runner, *self.audit.runners)
-        watchers = [(self._watch_health, ())] + [
-            (self._watch_projection, (runner,)) for runner in followers
-        ]
-        for target, args in watchers:
-            thread = threading.Thread(target=target, args=args, daemon=True)
+        self.leadership.start()
+        for target in (self._watch_health, self._follow_view):
+            thread = threading.Thread(target=target, daemon=True)
             thread.start()
             self._threads.append(thread)
         log.info(
@@ -254,11 +263,12 @@ class SecretSyncServer:
         self.auto_sync.stop()
         self.progress.stop()
         self.metrics.stop()  # before storage closes: scrapes read the projection's lag
-        for runner in (self.source_runner, self.runner):
-            runner.__exit__(None, None, None)  # closes the application, not the view
-            runner.view.datastore.close()  # type: ignore[attr-defined]
+        self.leadership.stop()  # stops the followers, if this replica led
         self.audit.stop()
-        self.connections.close()
+        for view in (self.view, self.source_changes.view):
+            view.datastore.close()  # type: ignore[attr-defined]
+        for application in (self.app, self.sources, self.connections):
+            application.close()
         log.info("stopped")
 
     def wait(self) -> None:
@@ -293,11 +303,30 @@ class SecretSyncServer:
                     else health_pb2.HealthCheckResponse.NOT_SERVING
                 )
 
-    def _watch_projection(self, runner: ProjectionRunner[Any, Any]) -> None:
-        """A follower that dies makes the service unhealthy, loudly."""
-        try:
-            runner.run_forever()
-        except Exception:
-            self.projection_failed = True
-            log.exception("the %s follower stopped", runner.projection.name)
-            self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+    # --- leading (service/leadership.py) ------------------------------------------
+
+    def _elected(self) -> None:
+        """This replica advances the projections now: its Get cache can be exact."""
+        self.projection.read_cache.enable()
+        self.followers.start()
+
+    def _deposed(self) -> None:
+        self.followers.stop()
+        self.projection.read_cache.disable()
+
+    def _follower_failed(self, name: str) -> None:
+        """A follower that dies makes the service unhealthy, and another replica lead."""
+        self.projection_failed = True
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.leadership.step_down()
+
+    def _follow_view(self) -> None:
+        """While another replica advances the view, notice its progress: writers here
+        wait for their write to be readable, watchers for their sync to change."""
+        while not self.stopping.wait(VIEW_POLL_SECONDS):
+            if self.leadership.leading:
+                continue
+            try:
+                self.progress.advance_all(self.view.max_tracking_id(self.app.name) or 0)
+            except Exception as error:
+                log.warning("reading the view's position failed: %s", type(error).__name__)

@@ -98,7 +98,7 @@ def auto_sync_idle(server: SecretSyncServer, timeout: float = 10.0) -> None:
     position reaches the log's end as it is now, everything before is done.
     """
     target = server.sources.recorder.max_notification_id() or 0
-    tracking = server.source_runner.view
+    tracking = server.source_changes.view
     poll(
         lambda: tracking.max_tracking_id(server.sources.name) or 0, lambda at: at >= target, timeout
     )
