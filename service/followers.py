@@ -17,8 +17,10 @@ from typing import Any
 from eventsourcing.projection import BaseProjectionRunner, Projection, ProjectionRunner
 
 log = logging.getLogger("secretsync.followers")
-# A follower's own application only reads the log: it needs few connections.
-FOLLOWER_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "4"}
+# A follower's own application only reads the log: it needs few connections, and
+# no tables made (the server made them at start; making them again here could race
+# another replica's start on PostgreSQL's catalog).
+FOLLOWER_ENV = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "4", "CREATE_TABLE": "false"}
 
 
 class FollowerRunner(ProjectionRunner[Any, Any]):
@@ -54,7 +56,7 @@ class Followers:
         on_failure: Callable[[str], None],
     ) -> None:
         self.followed = followed
-        self.env = env | FOLLOWER_POOL
+        self.env = env | FOLLOWER_ENV
         self.on_failure = on_failure
         self.runners: list[FollowerRunner] = []
         self._lock = threading.Lock()

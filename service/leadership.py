@@ -15,7 +15,8 @@ import contextlib
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 
@@ -23,10 +24,41 @@ log = logging.getLogger("secretsync.leadership")
 CHECK_SECONDS = 1.0
 
 
-def lock_key(dbname: str, schema: str) -> int:
-    """One lock per store (database and schema), as PostgreSQL's signed 64-bit key."""
-    digest = hashlib.sha256(f"secretsync:projections:{dbname}:{schema}".encode()).digest()
+def lock_key(dbname: str, schema: str, purpose: str = "projections") -> int:
+    """One lock per store (database and schema) and purpose, as PostgreSQL's signed
+    64-bit key."""
+    digest = hashlib.sha256(f"secretsync:{purpose}:{dbname}:{schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def connect(env: dict[str, str], purpose: str) -> psycopg.Connection[tuple[object, ...]]:
+    """A connection of its own, outside the library's pools (a session for locks)."""
+    return psycopg.connect(
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        dbname=env["POSTGRES_DBNAME"],
+        user=env["POSTGRES_USER"],
+        password=env.get("POSTGRES_PASSWORD") or None,
+        autocommit=True,
+        connect_timeout=5,
+        application_name=f"secretsync-{purpose}",
+    )
+
+
+@contextmanager
+def tables_made_one_at_a_time(env: dict[str, str]) -> Iterator[None]:
+    """Replicas starting together would race to make the same tables, and PostgreSQL's
+    CREATE TABLE IF NOT EXISTS is not safe against that: they take turns."""
+    if not env["PERSISTENCE_MODULE"].endswith("postgres"):
+        yield
+        return
+    key = lock_key(env["POSTGRES_DBNAME"], env.get("POSTGRES_SCHEMA", "public"), "tables")
+    with connect(env, "setup") as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 class Leadership:
@@ -90,17 +122,7 @@ class Leadership:
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
-            env = self.env
-            self._connection = psycopg.connect(
-                host=env["POSTGRES_HOST"],
-                port=env["POSTGRES_PORT"],
-                dbname=env["POSTGRES_DBNAME"],
-                user=env["POSTGRES_USER"],
-                password=env.get("POSTGRES_PASSWORD") or None,
-                autocommit=True,
-                connect_timeout=5,
-                application_name="secretsync-leadership",
-            )
+            self._connection = connect(self.env, "leadership")
         return self._connection
 
     def _close(self) -> None:

@@ -24,6 +24,7 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grp
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
+from adapters.envelope import RootKey
 from adapters.idempotency_store import (
     IdempotencyStore,
     PostgresIdempotencyStore,
@@ -41,7 +42,7 @@ from service.followers import FollowerRunner, Followers
 from service.idempotency import IdempotencyInterceptor
 from service.interceptors import CallLogInterceptor
 from service.job_runner import JobRunner
-from service.leadership import Leadership
+from service.leadership import Leadership, tables_made_one_at_a_time
 from service.metrics import count_azure_requests
 from service.metrics_server import MetricsEndpoint, ProjectionLag
 from service.progress import Progress
@@ -130,6 +131,18 @@ class SecretSyncServer:
         self.stopping = threading.Event()
         root_key = config.load_root_key()
         env = config.persistence_env()
+        with tables_made_one_at_a_time(env):  # replicas may start together
+            self._open(config, env, root_key)
+        self.port = 0
+        self.projection_failed = False
+        self._threads: list[threading.Thread] = []
+        count_azure_requests()
+        self.metrics = MetricsEndpoint(
+            config.metrics_listen, ProjectionLag(self.app, self.view, self.projection)
+        )
+
+    def _open(self, config: Config, env: dict[str, str], root_key: RootKey) -> None:
+        """Open the stores (making their tables if need be) and wire the parts."""
         self.view = open_sync_view(config)
         self.projection = SecretSyncProjection(self.view)
         self.progress: Progress = self.projection.progress
@@ -167,13 +180,6 @@ class SecretSyncServer:
         self.leadership = Leadership(env, self._elected, self._deposed)
         self.health = health.HealthServicer()
         self.server = self._grpc_server(config)
-        self.port = 0
-        self.projection_failed = False
-        self._threads: list[threading.Thread] = []
-        count_azure_requests()
-        self.metrics = MetricsEndpoint(
-            config.metrics_listen, ProjectionLag(self.app, self.view, self.projection)
-        )
 
     def _idempotency(self) -> IdempotencyStore:
         """Request ids' first answers, kept in the view's database."""
