@@ -28,6 +28,7 @@ from domain.key_schema import SchemaMatcher, is_valid_vault_name, vault_name
 from domain.options import InitialSyncBehavior
 
 OWNER_TAG = "hanzo-kms-sync-id"
+DISABLED = "disabled in the vault"  # how a reason that must be reported begins
 MAX_VALUE_CHARS = 25_600
 
 
@@ -185,7 +186,7 @@ def _plan_key(
     if secret is None:
         return Step(Action.CREATE, name, key, "not in the vault")
     if not secret.enabled:
-        return Step(Action.LEAVE, secret.name, key, "disabled in the vault: never read or written")
+        return Step(Action.LEAVE, secret.name, key, f"{DISABLED}: never read or written")
     if secret.owner and secret.owner != target.sync_id:
         plan.overlaps.append(secret.name)
         return Step(Action.LEAVE, secret.name, key, f"owned by another sync ({secret.owner})")
@@ -212,7 +213,7 @@ def _plan_vault_only(
         plan.overlaps.append(name)
         return Step(Action.LEAVE, name, "", f"owned by another sync ({secret.owner})")
     if not secret.enabled:
-        return Step(Action.LEAVE, name, "", "disabled in the vault: never deleted")
+        return Step(Action.LEAVE, name, "", f"{DISABLED}: never deleted")
     if target.disable_secret_deletion:
         return Step(Action.LEAVE, name, "", "secret deletion is disabled")
     if managed is not None or secret.owner == target.sync_id:

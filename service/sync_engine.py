@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from domain.options import MAX_JOB_MESSAGE
 from domain.plan import (
+    DISABLED,
     OWNER_TAG,
     Action,
     ManagedKey,
@@ -49,7 +50,7 @@ class Outcome:
             text = "nothing written: " + "; ".join(self.plan.blocking)
         else:
             done = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()) if n)
-            text = done or "nothing to do"
+            text = done or ("nothing written" if self.failed else "nothing to do")
             if self.failed:
                 failures = sorted(self.failed.items())
                 text += "; failed: " + ", ".join(f"{key} ({why})" for key, why in failures)
@@ -94,6 +95,9 @@ class SyncEngine:
             return outcome
         for step in plan.of(Action.FAIL):
             outcome.failed[step.key] = step.reason
+        for step in plan.of(Action.LEAVE):
+            if step.reason.startswith(DISABLED):  # never touched, but the user must know
+                outcome.left[step.name] = DISABLED
         by_name = {s.name.lower(): s for s in listing}
         run = _StepRunner(vault, resolution.values, target, fingerprint, by_name, outcome)
         self.run_steps(run, plan.of(Action.CREATE, Action.UPDATE, Action.VERIFY, Action.DELETE))

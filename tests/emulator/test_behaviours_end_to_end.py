@@ -183,12 +183,6 @@ def test_a_disabled_vault_secret_is_never_read_overwritten_or_deleted(world):
     assert again.sync_status in (SUCCEEDED, FAILED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SyncEngine.sync() never reports plan LEAVE steps: Outcome.left is filled only by "
-    "remove(), so a disabled vault secret matching a source key (or in the schema) is left "
-    "silently and last_sync_message does not name it",
-)
 def test_a_disabled_vault_secret_is_reported(world):
     _disabled_in_the_vault(world)
     world.set_many({"DB_HOST": canary(), "OTHER": "o"})
