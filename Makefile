@@ -38,6 +38,10 @@ bench: $(GEN)
 rebuild: $(GEN)
 	$(PY) -m service rebuild
 
+# The Key Vault emulator of the README's quick start (TLS on 8443, CA in data/emulator/).
+emulator: $(GEN)
+	$(PY) -m service emulator --port 8443 --client-secret dev-secret --cert-dir data/emulator
+
 clean:
 	rm -rf gen $(VENV)
 
