@@ -8,7 +8,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
-from adapters.sync_view import COLUMNS, SecretSyncView, SyncRow
+from adapters.sync_view import COLUMNS, INDEXES, SecretSyncView, SyncRow
 
 
 class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
@@ -25,19 +25,18 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
                 "sync_status text NOT NULL, open_jobs integer NOT NULL, version bigint NOT NULL, "
                 "state text NOT NULL)"
             ),
-            self._sql(
-                "CREATE INDEX IF NOT EXISTS secret_syncs_project_name ON {view} (project_id, name)"
-            ),
-            self._sql("CREATE INDEX IF NOT EXISTS secret_syncs_status ON {view} (sync_status)"),
-            self._sql(
-                "CREATE INDEX IF NOT EXISTS secret_syncs_open_jobs ON {view} (open_jobs) "
-                "WHERE open_jobs > 0"
+            *(
+                SQL("CREATE INDEX IF NOT EXISTS {index} ON {view} " + what).format(
+                    index=Identifier(f"{self.table}_{suffix}"),
+                    view=Identifier(self.datastore.schema, self.table),
+                )
+                for suffix, what in INDEXES.items()
             ),
         ]
 
     def _sql(self, text: str) -> Composed:
         return SQL(text).format(
-            view=Identifier(self.datastore.schema, "secret_syncs"),
+            view=Identifier(self.datastore.schema, self.table),
             tracking=Identifier(self.datastore.schema, self.tracking_table_name),
         )
 
@@ -92,7 +91,60 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = %s AND table_name = 'secret_syncs'",
-                (self.datastore.schema or "public",),
+                "WHERE table_schema = %s AND table_name = %s",
+                (self.datastore.schema or "public", self.table),
             )
             return {r["column_name"] for r in curs.fetchall()}
+
+    def swap_in(self, next_table: str, application_name: str, next_tracking: str) -> bool:
+        try:
+            self._swap(next_table, application_name, next_tracking)
+        except _NotCaughtUp:
+            return False
+        return True
+
+    def _swap(self, next_table: str, application_name: str, next_tracking: str) -> None:
+        schema = self.datastore.schema
+        with self.datastore.transaction(commit=True) as curs:
+            # EXCLUSIVE holds off the live projection's writes (in the order it takes
+            # them: the view, then tracking) and lets reads go on.
+            curs.execute(self._sql("LOCK TABLE {view}, {tracking} IN EXCLUSIVE MODE"))
+            positions = []
+            for name in (application_name, next_tracking):
+                curs.execute(
+                    self._sql(
+                        "SELECT MAX(notification_id) AS at FROM {tracking} "
+                        "WHERE application_name = %s"
+                    ),
+                    (name,),
+                )
+                positions.append(curs.fetchone()["at"] or 0)
+            if positions[0] != positions[1]:
+                raise _NotCaughtUp  # rolls the transaction back
+            # Reads wait only for these few statements (DROP needs the table alone).
+            curs.execute(self._sql("DROP TABLE {view}"))
+            curs.execute(
+                SQL("ALTER TABLE {next} RENAME TO {view}").format(
+                    next=Identifier(schema, next_table), view=Identifier(self.table)
+                )
+            )
+            for suffix in INDEXES:
+                curs.execute(
+                    SQL("ALTER INDEX {old} RENAME TO {new}").format(
+                        old=Identifier(schema, f"{next_table}_{suffix}"),
+                        new=Identifier(f"{self.table}_{suffix}"),
+                    )
+                )
+            curs.execute(
+                self._sql("DELETE FROM {tracking} WHERE application_name = %s"), (application_name,)
+            )
+            curs.execute(
+                self._sql(
+                    "UPDATE {tracking} SET application_name = %s WHERE application_name = %s"
+                ),
+                (application_name, next_tracking),
+            )
+
+
+class _NotCaughtUp(Exception):
+    """The live view moved on while the next one caught up: try again."""

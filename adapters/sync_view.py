@@ -41,7 +41,13 @@ class SyncFilter:
 
 
 class SecretSyncView(TrackingRecorder):
-    """What the projection writes and the API reads."""
+    """What the projection writes and the API reads.
+
+    `table` is "secret_syncs"; an online rebuild fills a copy named NEXT_TABLE beside
+    it and swaps it in (`swap_in`). Index names follow the table's name.
+    """
+
+    table = "secret_syncs"
 
     @abstractmethod
     def save_row(self, row: SyncRow, tracking: Tracking) -> None:
@@ -86,6 +92,13 @@ class SecretSyncView(TrackingRecorder):
         so a replay starts from zero."""
 
     @abstractmethod
+    def swap_in(self, next_table: str, application_name: str, next_tracking: str) -> bool:
+        """Replace this view's table by `next_table` and its position by the one tracked
+        as `next_tracking`, in one transaction that holds off the live projection's
+        writes (reads go on) - but only if both have reached the same event; else
+        change nothing and return False (catch up and try again)."""
+
+    @abstractmethod
     def columns(self) -> set[str]:
         """The columns the stored table has (none when there is no table yet)."""
 
@@ -107,4 +120,10 @@ def filter_clauses(query: SyncFilter, placeholder: str) -> tuple[str, list[str]]
     return " AND ".join(clauses), params
 
 
+NEXT_TABLE = "secret_syncs_next"
+INDEXES = {  # name suffix -> what it indexes
+    "project_name": "(project_id, name)",
+    "status": "(sync_status)",
+    "open_jobs": "(open_jobs) WHERE open_jobs > 0",
+}
 COLUMNS = "id, project_id, name, connection_id, environment, sync_status, open_jobs, version, state"

@@ -25,10 +25,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command")
     for name, text in (
         ("serve", "serve the gRPC API (the default command)"),
-        ("rebuild", "drop the secret_syncs view and replay the event log into it"),
+        (
+            "rebuild",
+            "rebuild the secret_syncs view from the event log, while the service "
+            "serves (--offline: empty it and replay, service stopped)",
+        ),
     ):
         command = sub.add_parser(name, help=text, description=text)
         command.add_argument("--database-url", help="sqlite:///path or postgresql://...")
+        if name == "rebuild":
+            command.add_argument(
+                "--offline", action="store_true", help="empty the view, then replay (faster)"
+            )
         if name == "serve":
             command.add_argument("--listen", help="host:port, default 127.0.0.1:50051")
             command.add_argument(
@@ -69,13 +77,13 @@ def main(argv: list[str] | None = None) -> None:
     if getattr(args, "cli_handler", None):  # an operator command: no server, no logging setup
         raise SystemExit(args.cli_handler(args))
     from service.logs import setup_logging
-    from service.rebuild import rebuild
+    from service.rebuild import rebuild, rebuild_online
 
     config = configure(args)
     listener = setup_logging(config.log_level, config.log_format)
     try:
         if args.command == "rebuild":
-            rebuild(config)
+            (rebuild if args.offline else rebuild_online)(config)
         else:
             serve(config)
     finally:
