@@ -8,10 +8,9 @@ in a module of its own with a `register(commands, common)` function, listed in G
     connection_commands  connection
     sync_commands        sync (sync_watch: `sync watch`; sync_view: how a sync prints)
     emulator_command     emulator (runs adapters.keyvault_emulator)
+    audit_commands       audit (list, follow)
 
 Extension points, for APIs not built yet:
-- the audit trail (issue 5): an `audit_commands` module (e.g. `audit list`, `audit
-  follow` streaming like sync_watch) appended to GROUPS;
 - tokens (issue 6): a `token_commands` module appended to GROUPS, and the caller's
   credentials sent by Client.metadata() (service/cli/client.py), the one place that
   builds every call's metadata.
@@ -23,6 +22,7 @@ starts in a fraction of the time `serve` takes to import.
 from __future__ import annotations
 
 from service.cli import (
+    audit_commands,
     connection_commands,
     emulator_command,
     secret_commands,
@@ -37,6 +37,7 @@ GROUPS = (
     secret_commands.register,
     connection_commands.register,
     sync_commands.register,
+    audit_commands.register,
 )
 
 
