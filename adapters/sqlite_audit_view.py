@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteTrackingRecorder
 
 from adapters.audit_view import COLUMNS, INDEXES, AuditRow, AuditView
+from adapters.sqlite_immediate import immediate
 
 TRACKING = "audit_tracking"
 
@@ -52,24 +52,11 @@ class SQLiteAuditView(SQLiteTrackingRecorder, AuditView):
     def _sql(self, text: str) -> str:
         return text.format(events="audit_events", resources="audit_resources")
 
-    @contextmanager
-    def _exclusive(self) -> Iterator[SQLiteCursor]:
-        # BEGIN IMMEDIATE takes SQLite's single write lock at the start rather than at
-        # the first write: audit writers take turns for the whole transaction, so a
-        # position is committed before the next is given, and reading the tracking
-        # position first cannot fail with SQLITE_BUSY_SNAPSHOT (WAL mode) when another
-        # writer commits in between.
-        with self.datastore.get_connection(commit=True) as conn:
-            cursor = conn.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                cursor.sqlite_cursor.close()
+    def _exclusive(self) -> AbstractContextManager[SQLiteCursor]:
+        # Audit writers take turns for the whole transaction (adapters/sqlite_immediate.py),
+        # so a position is committed before the next is given, and reading the tracking
+        # position first cannot fail when another writer commits in between.
+        return immediate(self.datastore)
 
     def _select(self, where: str, params: list[Any], tail: str) -> list[AuditRow]:
         with self.datastore.transaction(commit=False) as c:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from adapters.sqlite_immediate import immediate
 from adapters.sync_view import COLUMNS, INDEXES, SecretSyncView, SyncRow
 
 
@@ -56,7 +55,7 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
             return [SyncRow(*tuple(r)) for r in c.fetchall()]
 
     def reset(self, application_name: str) -> None:
-        with self._immediate() as c:
+        with immediate(self.datastore) as c:
             for statement in super().construct_create_table_statements():  # tracking only
                 c.execute(statement)
             c.execute(f"DROP TABLE IF EXISTS {self.table}")
@@ -65,23 +64,6 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
                 c.execute(statement)  # made here: the library's own would be a deferred write
         self.create_table()  # its checks only: every table is there
 
-    @contextmanager
-    def _immediate(self) -> Iterator[Any]:
-        """A transaction holding the write lock from its start. Another connection's
-        writers wait for it (for SQLITE_LOCK_TIMEOUT), readers in WAL mode do not;
-        and it cannot fail on upgrading a read to a write (SQLITE_BUSY_SNAPSHOT)."""
-        with self.datastore.get_connection(commit=True) as conn:
-            c = conn.cursor()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                yield c
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                c.sqlite_cursor.close()
-
     def columns(self) -> set[str]:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT name FROM pragma_table_info(?)", (self.table,))
@@ -89,7 +71,7 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
 
     def swap_in(self, next_table: str, application_name: str, next_tracking: str) -> bool:
         try:
-            with self._immediate() as c:
+            with immediate(self.datastore) as c:
                 if not self._swap(c, next_table, application_name, next_tracking):
                     raise _NotCaughtUp  # rolls back (nothing was changed)
         except _NotCaughtUp:
