@@ -79,6 +79,22 @@ class FailedPrecondition(SecretSyncError):
         super().__init__(message)
 
 
+class Unauthenticated(SecretSyncError):
+    """No usable credential: missing, malformed, unknown, expired or revoked.
+
+    Messages are fixed texts: they never echo the credential."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class PermissionDenied(SecretSyncError):
+    """The caller may see the project, but not do this there (action, environment, path)."""
+
+    reason = "PERMISSION_DENIED"
+
+
 def require(violations: list[FieldViolation]) -> None:
     """Raise InvalidArgument when any violation was found."""
     if violations:
