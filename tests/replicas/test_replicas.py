@@ -75,7 +75,9 @@ def vault() -> Iterator[KeyVaultEmulator]:
 def replicas(database_url, vault, tmp_path) -> Iterator[list[Replica]]:
     env = {
         **os.environ,
-        "SECRET_SYNC_DATABASE_URL": database_url,
+        # Small pools: three processes must fit PostgreSQL's default 100 connections
+        # beside the test's own (a leading replica holds about 30 with the defaults).
+        "SECRET_SYNC_DATABASE_URL": database_url + "&pool_size=1&max_overflow=4",
         "SECRET_SYNC_ROOT_KEY": RootKey.generate_text(),
         "SECRET_SYNC_CA_BUNDLE": str(vault.ca_path),
         "SECRET_SYNC_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
