@@ -163,7 +163,10 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             sync = self.app.as_of(request.id, version=request.as_of_version)
             return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(sync))
         if as_of == "as_of_time":
-            moment = request.as_of_time.ToDatetime(tzinfo=UTC)
+            try:
+                moment = request.as_of_time.ToDatetime(tzinfo=UTC)
+            except (ValueError, OverflowError):  # nanos out of range, or past year 9999
+                require([FieldViolation("as_of_time", "is not a valid timestamp")])
             sync = self.app.as_of(request.id, moment=moment)
             return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(sync))
         if request.id:
