@@ -71,6 +71,7 @@ class RootKey:
             raise RootKeyError(f"the root key must be {KEY_BYTES} bytes (base64-encoded)")
         self._aead = AESGCM(key)
         self.key_id = hashlib.sha256(b"root-key-id" + key).hexdigest()[:8]
+        self._derivation_key = hmac.new(key, b"derive", hashlib.sha256).digest()
         self._ciphers: dict[tuple[str, str], ProjectCipher] = {}
         self._lock = threading.Lock()
 
@@ -92,6 +93,10 @@ class RootKey:
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(_b64(os.urandom(KEY_BYTES)) + "\n")
         return cls.from_text(path.read_text())
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (e.g. keyed hashes), independent of the others."""
+        return hmac.new(self._derivation_key, purpose.encode(), hashlib.sha256).digest()
 
     @staticmethod
     def generate_text() -> str:

@@ -15,6 +15,7 @@ just before dying, which is the one case this cannot rule out.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ import grpc
 from adapters.idempotency_store import IdempotencyStore
 from domain.errors import FieldViolation, InvalidArgument, RequestInProgress
 from domain.rules import check_request_id
+from service.access import actor as access_actor
 from service.grpc_errors import to_status
 
 STALE_SECONDS = 300.0
@@ -33,13 +35,22 @@ KEEP_SECONDS = 24 * 3600.0
 log = logging.getLogger("secretsync.idempotency")
 
 
-def fingerprint(request: Any) -> str:
-    return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+def fingerprint(key: bytes, request: Any) -> str:
+    """Keyed: a request may hold a secret value, and a plain hash of a weak one could
+    be guessed offline from the stored fingerprint."""
+    serialized = request.SerializeToString(deterministic=True)
+    return hmac.new(key, serialized, hashlib.sha256).hexdigest()
 
 
 class IdempotencyInterceptor(grpc.ServerInterceptor):
-    def __init__(self, store: IdempotencyStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: IdempotencyStore,
+        fingerprint_key: bytes,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
+        self.fingerprint_key = fingerprint_key
         self.clock = clock
         self._last_cleanup = 0.0
 
@@ -66,13 +77,14 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
             request_id = getattr(request, "request_id", "")
             if not request_id or check_request_id(request_id):
                 return behaviour(request, context)  # nothing to key on (or the call refuses it)
-            mine = fingerprint(request)
+            mine = fingerprint(self.fingerprint_key, request)
+            key = scoped(method)
             deadline = time.monotonic() + WAIT_SECONDS
             while True:
                 now = self.clock()
-                prior = self.store.reserve(method, request_id, mine, now, now - STALE_SECONDS)
+                prior = self.store.reserve(key, request_id, mine, now, now - STALE_SECONDS)
                 if prior is None:
-                    return self._first(method, request_id, behaviour, serialize, request, context)
+                    return self._first(key, request_id, behaviour, serialize, request, context)
                 if prior.fingerprint != mine:
                     context.abort_with_status(to_status(_reused(request_id)))
                 if prior.response is not None:
@@ -111,6 +123,12 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
             self._last_cleanup = now
             dropped = self.store.forget_before(now - KEEP_SECONDS)
             log.debug("forgot %d request ids older than a day", dropped)
+
+
+def scoped(method: str) -> str:
+    """Request ids are the caller's: one principal never gets another's stored answer."""
+    actor = access_actor()
+    return method if actor is None else f"{method} as {actor}"
 
 
 def _reused(request_id: str) -> InvalidArgument:

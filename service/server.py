@@ -188,11 +188,14 @@ class SecretSyncServer:
             return PostgresIdempotencyStore(datastore)
         return SQLiteIdempotencyStore(datastore)
 
+    def _fingerprint_key(self) -> bytes:
+        return self.sources.root_key.derived_key("request-fingerprints")
+
     def _grpc_server(self, config: Config) -> grpc.Server:
         """The gRPC server with our three services, health and reflection."""
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc"),
-            interceptors=[CallLogInterceptor(), IdempotencyInterceptor(self._idempotency())],
+            interceptors=[CallLogInterceptor(), IdempotencyInterceptor(self._idempotency(), self._fingerprint_key())],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
