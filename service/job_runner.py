@@ -25,7 +25,7 @@ from domain.vault import KeyVault, VaultError
 from service.call_context import CallContext
 from service.import_engine import import_from_vault
 from service.job_context import job_finished, running_job
-from service.lease import lease_kept
+from service.lease import JobLease
 from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
 from service.sync_engine import Outcome, SyncEngine
@@ -76,7 +76,10 @@ class JobRunner:
             return False
         log.info("%s job %s of %s claimed", kind.value, job_id, sync_id)
         try:
-            with lease_kept(self.syncs, sync_id, kind, job_id, self.worker, self.lease, self.clock):
+            lease = JobLease(
+                self.syncs, sync_id, kind, job_id, self.worker, self.lease, self.clock
+            )
+            with lease.kept():
                 outcome = self._do(kind, sync, job_id)
         except VaultError as error:  # the whole vault failed (e.g. listing refused)
             self._record(sync_id, kind, job_id, None, f"vault: {error.code}: {error}")

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from eventsourcing.persistence import IntegrityError
@@ -24,53 +25,50 @@ from service.secret_syncs import SecretSyncs
 log = logging.getLogger("secretsync.jobs")
 
 
-@contextmanager
-def lease_kept(
-    syncs: SecretSyncs,
-    sync_id: str,
-    kind: JobKind,
-    job_id: str,
-    worker: str,
-    lease: timedelta,
-    clock: Callable[[], datetime],
-) -> Iterator[None]:
-    done = threading.Event()
+@dataclass(frozen=True)
+class JobLease:
+    """The lease a worker holds on one running job."""
 
-    def keep() -> None:
-        while not done.wait(lease.total_seconds() / 3):
-            if not _renew(syncs, sync_id, kind, job_id, worker, lease, clock):
-                return
+    syncs: SecretSyncs
+    sync_id: str
+    kind: JobKind
+    job_id: str
+    worker: str
+    lease: timedelta
+    clock: Callable[[], datetime]
 
-    keeper = threading.Thread(target=keep, daemon=True, name=f"lease-{job_id[:8]}")
-    keeper.start()
-    try:
-        yield
-    finally:
-        done.set()
-        keeper.join()
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """Renew the lease every third of it until the block ends (or the lease is lost)."""
+        done = threading.Event()
 
+        def keep() -> None:
+            while not done.wait(self.lease.total_seconds() / 3):
+                if not self.renew():
+                    return
 
-def _renew(
-    syncs: SecretSyncs,
-    sync_id: str,
-    kind: JobKind,
-    job_id: str,
-    worker: str,
-    lease: timedelta,
-    clock: Callable[[], datetime],
-) -> bool:
-    for _ in range(5):  # another event may land between our read and write
+        keeper = threading.Thread(target=keep, daemon=True, name=f"lease-{self.job_id[:8]}")
+        keeper.start()
         try:
-            sync = syncs.get_sync(sync_id)
-            sync.renew_lease(kind, job_id, worker, clock(), lease)
-            syncs.save(sync)
-            return True
-        except IntegrityError:
-            continue
-        except SecretSyncError as error:
-            log.warning("job %s lost its lease: %s", job_id, error)
-            return False
-        except Exception:
-            log.exception("renewing the lease of job %s failed; trying again", job_id)
-            return True
-    return True
+            yield
+        finally:
+            done.set()
+            keeper.join()
+
+    def renew(self) -> bool:
+        """False once the lease is lost (taken over, or the sync deleted)."""
+        for _ in range(5):  # another event may land between our read and write
+            try:
+                sync = self.syncs.get_sync(self.sync_id)
+                sync.renew_lease(self.kind, self.job_id, self.worker, self.clock(), self.lease)
+                self.syncs.save(sync)
+                return True
+            except IntegrityError:
+                continue
+            except SecretSyncError as error:
+                log.warning("job %s lost its lease: %s", self.job_id, error)
+                return False
+            except Exception:
+                log.exception("renewing the lease of job %s failed; trying again", self.job_id)
+                return True
+        return True
