@@ -23,7 +23,14 @@ OLDEST = pb.AUDIT_ORDER_OLDEST_FIRST
 def test_a_stream_catches_up_then_follows_live(server, channel, stub):
     audit = audit_stub(channel)
     project_id = create_request().project_id
-    history = settled(audit, project_id, "connection.created")
+    # All five of new_project's events: project, environment, two folders (the secret
+    # source's follower) and the connection (another follower, which may be ahead).
+    history = settled(audit, project_id, "connection.created", "folder.created", count=1)
+    history = poll(
+        lambda: list_all(audit, project_id=project_id, order=OLDEST),
+        lambda events: len(events) >= 5,
+        timeout=10,
+    )
     other = new_project(channel)  # another project's events are not sent
     stream = Stream(audit, 0, project_id)
     assert stream.take(len(history)) == history
