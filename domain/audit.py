@@ -8,6 +8,7 @@ added to an event later stays out of the audit until someone adds it here on pur
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,9 +19,14 @@ from domain.folder import Folder
 from domain.options import JobStatus
 from domain.project import Project
 from domain.secret_sync import SecretSync
+from domain.service_token import ServiceToken
 
 SECRET_SYNC, CONNECTION, FOLDER, PROJECT = "secret_sync", "connection", "folder", "project"
-RESOURCE_TYPES = (SECRET_SYNC, CONNECTION, FOLDER, PROJECT)
+SERVICE_TOKEN = "service_token"
+RESOURCE_TYPES = (SECRET_SYNC, CONNECTION, FOLDER, PROJECT, SERVICE_TOKEN)
+# Service-wide events (service tokens) belong to no project: the audit files them under
+# this nil project id; reading them takes the admin grant.
+SERVICE_PROJECT = "00000000-0000-0000-0000-000000000000"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SYNC_DETAILS = ("name", "environment", "secret_path", "connection_id", "vault_base_url")
 
@@ -170,6 +176,21 @@ def _connection_created(event: AzureConnection.Created) -> dict[str, Any]:
     }
 
 
+def _token_created(event: ServiceToken.Created) -> dict[str, Any]:
+    # Never the token's hash: the name, who it acts as, its grants and its expiry.
+    details = {
+        "name": event.name,
+        "principal": event.principal,
+        "grants": json.dumps(event.grants, sort_keys=True),
+        "expires_at": event.expires_at.isoformat(),
+    }
+    return {
+        "project_id": SERVICE_PROJECT,
+        "resource_name": event.name,
+        "summary": {"details": details},
+    }
+
+
 # event class -> (stable event type name, resource type, describer). The names are
 # part of the API (filters use them): add new ones, never rename one.
 EVENTS: dict[type, tuple[str, str, Describer]] = {
@@ -195,6 +216,8 @@ EVENTS: dict[type, tuple[str, str, Describer]] = {
     Project.EnvironmentAdded: ("project.environment_added", PROJECT, _environment_added),
     AzureConnection.Created: ("connection.created", CONNECTION, _connection_created),
     AzureConnection.Deleted: ("connection.deleted", CONNECTION, _nothing),
+    ServiceToken.Created: ("service_token.created", SERVICE_TOKEN, _token_created),
+    ServiceToken.Revoked: ("service_token.revoked", SERVICE_TOKEN, _nothing),
 }
 EVENT_TYPES = frozenset(name for name, _, _ in EVENTS.values())
 # Bookkeeping that changes nothing a person did: a folder's list of children (the

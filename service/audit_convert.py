@@ -12,7 +12,7 @@ from hanzo.kms.secretsync.v1 import audit_pb2 as pb
 from hanzo.kms.secretsync.v1 import audit_service_pb2 as api
 
 from adapters.audit_view import AuditQuery, AuditRow
-from domain.audit import CONNECTION, EVENT_TYPES, FOLDER, PROJECT, SECRET_SYNC
+from domain.audit import CONNECTION, EVENT_TYPES, FOLDER, PROJECT, SECRET_SYNC, SERVICE_TOKEN
 from domain.errors import FieldViolation, InvalidArgument, require
 from domain.rules import check_uuid
 from service.convert import JOB_STATUSES
@@ -26,6 +26,7 @@ RESOURCE_TYPES = {
     pb.AUDIT_RESOURCE_TYPE_CONNECTION: CONNECTION,
     pb.AUDIT_RESOURCE_TYPE_FOLDER: FOLDER,
     pb.AUDIT_RESOURCE_TYPE_PROJECT: PROJECT,
+    pb.AUDIT_RESOURCE_TYPE_SERVICE_TOKEN: SERVICE_TOKEN,
 }
 RESOURCE_TYPE_NUMBERS = {name: number for number, name in RESOURCE_TYPES.items()}
 ORDERS = {

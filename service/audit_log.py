@@ -23,6 +23,7 @@ from service.audit_projection import (
     ConnectionAudit,
     SecretSourceAudit,
     SecretSyncAudit,
+    TokenAudit,
 )
 from service.audit_servicer import AuditServicer
 from service.config import Config
@@ -30,6 +31,7 @@ from service.connections import AzureConnections
 from service.progress import Progress
 from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
+from service.service_tokens import ServiceTokens
 
 SERVICE_NAME = api.DESCRIPTOR.services_by_name["AuditService"].full_name
 log = logging.getLogger("secretsync.audit")
@@ -37,6 +39,7 @@ FOLLOWED = (
     (SecretSyncs, SecretSyncAudit),
     (SecretSources, SecretSourceAudit),
     (AzureConnections, ConnectionAudit),
+    (ServiceTokens, TokenAudit),
 )
 
 
@@ -52,7 +55,7 @@ def open_audit_view(config: Config) -> AuditView:
 
 
 class AuditLog:
-    """The audit view and the projections of its three followers (one shared view, so
+    """The audit view and the projections of its followers (one shared view, so
     a process holds one audit connection pool, and one Progress that streams wait on).
     The server runs the followers while it leads (service/followers.py)."""
 

@@ -18,6 +18,7 @@ from domain.connection import AzureConnection
 from domain.folder import Folder
 from domain.project import Project
 from domain.secret_sync import SecretSync
+from domain.service_token import ServiceToken
 from service.progress import Progress
 
 
@@ -51,3 +52,8 @@ class SecretSourceAudit(AuditProjection):
 class ConnectionAudit(AuditProjection):
     name = "audit"
     topics = topics_of(AzureConnection)
+
+
+class TokenAudit(AuditProjection):
+    name = "audit"
+    topics = topics_of(ServiceToken)

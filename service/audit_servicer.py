@@ -9,9 +9,11 @@ import grpc
 from hanzo.kms.secretsync.v1 import audit_service_pb2 as api
 from hanzo.kms.secretsync.v1 import audit_service_pb2_grpc as api_grpc
 
-from adapters.audit_view import AuditView
+from adapters.audit_view import AuditRow, AuditView
 from domain.errors import FieldViolation, InvalidArgument, NotFound, require
+from domain.permissions import READ_AUDIT
 from domain.rules import check_uuid
+from service import access
 from service.audit_convert import event_to_proto, list_query, page_token
 from service.grpc_errors import to_status, translate_errors
 from service.paging import split_page
@@ -70,6 +72,11 @@ class AuditServicer(api_grpc.AuditServiceServicer):
             context.abort_with_status(to_status(InvalidArgument(violations)))
         return self._stream(request.after_position, request.project_id.lower(), context)
 
+    @staticmethod
+    def _readable(row: AuditRow) -> bool:
+        """A stream shows only the projects whose audit the caller may read."""
+        return access.may(READ_AUDIT, row.project_id)
+
     def _stream(
         self, after: int, project_id: str, context: grpc.ServicerContext
     ) -> Iterator[api.StreamAuditEventsResponse]:
@@ -81,7 +88,8 @@ class AuditServicer(api_grpc.AuditServiceServicer):
             known = self.progress.position
             rows = self.view.rows_after(after, STREAM_BATCH, project_id)
             for row in rows:
-                yield api.StreamAuditEventsResponse(event=event_to_proto(row))
+                if self._readable(row):
+                    yield api.StreamAuditEventsResponse(event=event_to_proto(row))
                 after = row.position
             if len(rows) < STREAM_BATCH:  # caught up: wait for a row after `known`
                 self.progress.wait_for_position(max(known, after) + 1, STREAM_POLL_SECONDS)

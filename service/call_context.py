@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from domain.errors import require
 from domain.rules import check_request_id
+from service.access import actor as access_actor
 
 ANONYMOUS = "anonymous"
 
@@ -31,7 +32,12 @@ def new_request_id() -> str:
 def call_context(request_id_field: str = "") -> CallContext:
     """The request's own `request_id` wins over the metadata; one is made if neither."""
     request_id = request_id_field or current_request_id.get() or new_request_id()
-    return CallContext(actor=ANONYMOUS, request_id=request_id)
+    return CallContext(actor=current_actor(), request_id=request_id)
+
+
+def current_actor() -> str:
+    """The calling principal (service/access.py), or "anonymous" with authentication off."""
+    return access_actor() or ANONYMOUS
 
 
 def mutation_context(request_id_field: str) -> CallContext:

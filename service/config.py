@@ -36,6 +36,14 @@ class Config:
     # The command line serves it on DEFAULT_METRICS_LISTEN unless told "off".
     metrics_listen: str = ""
     log_format: str = "human"  # or "json": one JSON object per line
+    # Authentication (docs/auth.md): "required", or "off" (development mode only);
+    # "" is the default: required, or off in development mode.
+    auth: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_public_key_file: str = ""
+    jwt_jwks_file: str = ""
+    jwt_leeway_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -65,7 +73,27 @@ class Config:
                 env.get("SECRET_SYNC_METRICS_LISTEN", DEFAULT_METRICS_LISTEN)
             ),
             log_format=env.get("SECRET_SYNC_LOG_FORMAT", defaults.log_format).lower(),
+            auth=env.get("SECRET_SYNC_AUTH", "").strip().lower(),
+            jwt_issuer=env.get("SECRET_SYNC_JWT_ISSUER", ""),
+            jwt_audience=env.get("SECRET_SYNC_JWT_AUDIENCE", ""),
+            jwt_public_key_file=env.get("SECRET_SYNC_JWT_PUBLIC_KEY_FILE", ""),
+            jwt_jwks_file=env.get("SECRET_SYNC_JWT_JWKS_FILE", ""),
+            jwt_leeway_seconds=float(
+                env.get("SECRET_SYNC_JWT_LEEWAY_SECONDS", defaults.jwt_leeway_seconds)
+            ),
         )
+
+    def auth_required(self) -> bool:
+        """Whether calls must carry a credential. "off" is refused outside development mode."""
+        mode = self.auth or ("off" if self.dev_mode else "required")
+        if mode not in ("required", "off"):
+            raise ValueError(f"SECRET_SYNC_AUTH must be 'required' or 'off', not {mode!r}")
+        if mode == "off" and not self.dev_mode:
+            raise ValueError("SECRET_SYNC_AUTH=off is allowed only in development mode")
+        return mode == "required"
+
+    def jwt_configured(self) -> bool:
+        return bool(self.jwt_public_key_file or self.jwt_jwks_file)
 
     def load_root_key(self) -> RootKey:
         """The root key: given, from its file, or (development mode only) made once."""

@@ -38,6 +38,7 @@ from domain.rules import (
     is_loopback,
     normalise_vault_base_url,
 )
+from service import access
 from service.call_context import CallContext
 from service.retry import retried
 
@@ -139,6 +140,8 @@ class AzureConnections(Application[UUID]):
             connection = None
         if not isinstance(connection, AzureConnection) or connection.deleted:
             raise NotFound(f"connection {connection_id} not found", "CONNECTION_NOT_FOUND")
+        missing = NotFound(f"connection {connection_id} not found", "CONNECTION_NOT_FOUND")
+        access.resource(access.CONNECTION, connection.project_id, None, None, missing)
         return connection
 
     def list_connections(

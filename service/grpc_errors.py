@@ -19,7 +19,9 @@ from domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     SecretSyncError,
+    Unauthenticated,
 )
 
 ERROR_DOMAIN = "secretsync.kms.hanzo.ai"
@@ -32,6 +34,8 @@ CODES: list[tuple[type[SecretSyncError], int]] = [
     (EtagMismatch, code_pb2.ABORTED),
     (ConcurrentChange, code_pb2.ABORTED),
     (FailedPrecondition, code_pb2.FAILED_PRECONDITION),
+    (Unauthenticated, code_pb2.UNAUTHENTICATED),
+    (PermissionDenied, code_pb2.PERMISSION_DENIED),
 ]
 
 

@@ -26,6 +26,7 @@ import grpc
 from adapters.idempotency_store import IdempotencyStore
 from domain.errors import FieldViolation, InvalidArgument, RequestInProgress
 from domain.rules import check_request_id
+from service.access import actor as access_actor
 from service.grpc_errors import to_status
 
 STALE_SECONDS = 300.0
@@ -77,12 +78,13 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
             if not request_id or check_request_id(request_id):
                 return behaviour(request, context)  # nothing to key on (or the call refuses it)
             mine = fingerprint(self.fingerprint_key, request)
+            key = scoped(method)
             deadline = time.monotonic() + WAIT_SECONDS
             while True:
                 now = self.clock()
-                prior = self.store.reserve(method, request_id, mine, now, now - STALE_SECONDS)
+                prior = self.store.reserve(key, request_id, mine, now, now - STALE_SECONDS)
                 if prior is None:
-                    return self._first(method, request_id, behaviour, serialize, request, context)
+                    return self._first(key, request_id, behaviour, serialize, request, context)
                 if prior.fingerprint != mine:
                     context.abort_with_status(to_status(_reused(request_id)))
                 if prior.response is not None:
@@ -121,6 +123,12 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
             self._last_cleanup = now
             dropped = self.store.forget_before(now - KEEP_SECONDS)
             log.debug("forgot %d request ids older than a day", dropped)
+
+
+def scoped(method: str) -> str:
+    """Request ids are the caller's: one principal never gets another's stored answer."""
+    actor = access_actor()
+    return method if actor is None else f"{method} as {actor}"
 
 
 def _reused(request_id: str) -> InvalidArgument:

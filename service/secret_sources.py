@@ -56,10 +56,15 @@ class SecretSources(Application[UUID]):
         self.save(registry, project)
         return project
 
-    def list_projects(self, after_slug: str = "", limit: int = 50) -> list[Project]:
-        """Projects by slug, after `after_slug`."""
+    def list_projects(
+        self,
+        after_slug: str = "",
+        limit: int = 50,
+        visible: Callable[[str], bool] = lambda project_id: True,
+    ) -> list[Project]:
+        """Projects by slug, after `after_slug`; only those `visible` (by id) counts."""
         projects = self._registry().projects
-        slugs = sorted(s for s in projects if s > after_slug)[:limit]
+        slugs = sorted(s for s in projects if s > after_slug and visible(projects[s]))[:limit]
         return [self.project(projects[s]) for s in slugs]
 
     def project(self, project_id: str, field: str = "project_id") -> Project:
@@ -237,9 +242,26 @@ class SecretSources(Application[UUID]):
 
     # --- what syncs read --------------------------------------------------------------
 
-    def resolve(self, project_id: str, environment: str, path: str) -> Resolution:
+    def resolve(
+        self,
+        project_id: str,
+        environment: str,
+        path: str,
+        read: set[tuple[str, str]] | None = None,
+    ) -> Resolution:
+        """The folder's key -> value map; `read` collects every folder it read."""
         folder = self.folder(project_id, environment, path)
-        return resolve(folder.environment, folder.path, self._loader(folder))
+        load = self._loader(folder)
+        if read is not None:
+            inner = load
+
+            def load(environment: str, path: str) -> SourceFolder | None:
+                found = inner(environment, path)
+                if found is not None:
+                    read.add((environment, path))
+                return found
+
+        return resolve(folder.environment, folder.path, load)
 
     def locate(self, project_id: str, environment: str, path: str) -> FolderRef:
         """The folder a sync reads; FAILED_PRECONDITION if it does not exist."""

@@ -29,6 +29,7 @@ from domain.name_claim import NameClaim, sync_names
 from domain.options import ImportBehavior, JobKind
 from domain.rules import SyncSettings, check_request_id, check_settings, check_uuid
 from domain.secret_sync import SecretSync
+from service import access
 from service.call_context import CallContext
 from service.config import APP_NAME
 from service.connections import AzureConnections
@@ -117,6 +118,7 @@ class SecretSyncs(Application[UUID]):
         if not changes:
             return Written(sync, 0)
         if {"environment", "secret_path"} & changes.keys():
+            access.place(sync.project_id, sync.environment, sync.secret_path)  # may it go there?
             source = self.sources.locate(sync.project_id, sync.environment, sync.secret_path)
             sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
         job_id = ""
@@ -237,9 +239,10 @@ class SecretSyncs(Application[UUID]):
         """The sync as it was at `version` or at `moment`, rebuilt from its events."""
         require(check_uuid("id", sync_id))
         originator = UUID(sync_id)
+        if moment is not None and moment > datetime.now(UTC):
+            require([FieldViolation("as_of_time", "must not be in the future")])
+        self._check_history(sync_id, originator, moment)
         if moment is not None:
-            if moment > datetime.now(UTC):
-                require([FieldViolation("as_of_time", "must not be in the future")])
             version = self._version_at(originator, moment)
         try:
             sync = self.repository.get(originator, version=version)
@@ -250,6 +253,20 @@ class SecretSyncs(Application[UUID]):
         if version is not None and sync.version < version:
             require([FieldViolation("as_of_version", f"the sync has {sync.version} versions")])
         return sync
+
+    def _check_history(self, sync_id: str, originator: UUID, moment: datetime | None) -> None:
+        """May the caller see this sync's past? Asked of its latest state; a sync of a
+        project it may not see is answered as one that never existed."""
+        try:
+            latest = self.repository.get(originator)
+        except AggregateNotFoundError:
+            return  # the lookup below says NOT_FOUND
+        if isinstance(latest, SecretSync):
+            shown = str(originator) if moment is not None else sync_id  # as _version_at does
+            missing = SecretSyncNotFound(f"secret sync {shown} did not exist then")
+            access.resource(
+                access.SYNC, latest.project_id, latest.environment, latest.secret_path, missing
+            )
 
     def _version_at(self, originator: UUID, moment: datetime) -> int:
         """The version of the last event recorded at or before `moment` (0: none)."""
@@ -286,6 +303,8 @@ class SecretSyncs(Application[UUID]):
         if not isinstance(sync, SecretSync):
             raise SecretSyncNotFound(f"secret sync {sync_id} not found")
         sync.ensure_live()
+        missing = SecretSyncNotFound(f"secret sync {sync_id} not found")
+        access.resource(access.SYNC, sync.project_id, sync.environment, sync.secret_path, missing)
         return sync
 
     def _load(self, sync_id: str, etag: str = "") -> SecretSync:

@@ -23,6 +23,8 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as source_api
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grpc
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
+from hanzo.kms.secretsync.v1 import token_service_pb2 as token_api
+from hanzo.kms.secretsync.v1 import token_service_pb2_grpc as token_grpc
 
 from adapters.envelope import RootKey
 from adapters.idempotency_store import (
@@ -30,10 +32,13 @@ from adapters.idempotency_store import (
     PostgresIdempotencyStore,
     SQLiteIdempotencyStore,
 )
+from adapters.jwt_verifier import JwtSettings, JwtVerifier, describe_keys
 from adapters.postgres_sync_view import PostgresSecretSyncView
 from adapters.sqlite_sync_view import SQLiteSecretSyncView
 from adapters.sync_view import SecretSyncView, SyncFilter
 from service.audit_log import AuditLog
+from service.auth_interceptor import AuthInterceptor
+from service.authn import Authenticator
 from service.auto_sync import AutoSync, SourceChanges
 from service.config import Config
 from service.connection_servicer import AzureConnectionServicer
@@ -49,8 +54,10 @@ from service.progress import Progress
 from service.projection import SecretSyncProjection, latest_sync_event
 from service.secret_sources import SecretSources
 from service.secret_syncs import SecretSyncs
+from service.service_tokens import ServiceTokens
 from service.servicer import SecretSyncServicer
 from service.source_servicer import SecretSourceServicer
+from service.token_servicer import TokenServicer
 from service.vaults import ConnectionVaults
 from service.worker import SyncWorker
 
@@ -59,6 +66,7 @@ SOURCE_SERVICE_NAME = source_api.DESCRIPTOR.services_by_name["SecretSourceServic
 CONNECTION_SERVICE_NAME = connection_api.DESCRIPTOR.services_by_name[
     "AzureConnectionService"
 ].full_name
+TOKEN_SERVICE_NAME = token_api.DESCRIPTOR.services_by_name["TokenService"].full_name
 HEALTH_CHECK_SECONDS = 0.5
 log = logging.getLogger("secretsync.server")
 VIEW_POLL_SECONDS = 0.05
@@ -155,6 +163,8 @@ class SecretSyncServer:
         self.connections.root_key = root_key
         self.app.connections = self.connections
         self.connections.users = self._syncs_using
+        self.tokens = ServiceTokens(env=env)
+        self.authenticator = self._authenticator(config)
         self.jobs = JobRunner(
             self.app,
             self.sources,
@@ -181,6 +191,23 @@ class SecretSyncServer:
         self.health = health.HealthServicer()
         self.server = self._grpc_server(config)
 
+    def _authenticator(self, config: Config) -> Authenticator | None:
+        """Who is calling (docs/auth.md); None when authentication is off."""
+        if not config.auth_required():  # refuses "off" outside development mode
+            return None
+        verifier = None
+        if config.jwt_configured():
+            verifier = JwtVerifier(
+                JwtSettings(
+                    issuer=config.jwt_issuer,
+                    audience=config.jwt_audience,
+                    public_key_file=config.jwt_public_key_file,
+                    jwks_file=config.jwt_jwks_file,
+                    leeway_seconds=config.jwt_leeway_seconds,
+                )
+            )
+        return Authenticator(self.tokens, verifier)
+
     def _idempotency(self) -> IdempotencyStore:
         """Request ids' first answers, kept in the view's database."""
         datastore = self.view.datastore  # type: ignore[attr-defined]
@@ -195,7 +222,11 @@ class SecretSyncServer:
         """The gRPC server with our three services, health and reflection."""
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc"),
-            interceptors=[CallLogInterceptor(), IdempotencyInterceptor(self._idempotency(), self._fingerprint_key())],
+            interceptors=[
+                CallLogInterceptor(),
+                AuthInterceptor(self.authenticator),  # before a stored answer is replayed
+                IdempotencyInterceptor(self._idempotency(), self._fingerprint_key()),
+            ],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
@@ -220,13 +251,26 @@ class SecretSyncServer:
         connection_grpc.add_AzureConnectionServiceServicer_to_server(
             AzureConnectionServicer(self.connections), server
         )
+        token_grpc.add_TokenServiceServicer_to_server(
+            TokenServicer(self.tokens, self._forget_tokens), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         audit_name = self.audit.add_to_server(server, self.stopping)
-        names = (SERVICE_NAME, SOURCE_SERVICE_NAME, CONNECTION_SERVICE_NAME, audit_name)
+        names = (
+            SERVICE_NAME,
+            SOURCE_SERVICE_NAME,
+            CONNECTION_SERVICE_NAME,
+            audit_name,
+            TOKEN_SERVICE_NAME,
+        )
         reflection.enable_server_reflection(
             (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         return server
+
+    def _forget_tokens(self) -> None:
+        if self.authenticator is not None:
+            self.authenticator.forget()
 
     def _syncs_using(self, project_id: str, connection_id: str) -> list[str]:
         """Up to five names of the project's syncs that use the connection."""
@@ -255,7 +299,21 @@ class SecretSyncServer:
             self.config.safe_database_url(),
             ", development mode" if self.config.dev_mode else "",
         )
+        self._log_auth()
         return self.port
+
+    def _log_auth(self) -> None:
+        if self.authenticator is None:
+            log.warning(
+                "AUTHENTICATION IS OFF (SECRET_SYNC_AUTH=off, development mode): every caller "
+                "may do everything, as 'anonymous'. Never run like this with real secrets."
+            )
+            return
+        jwt = self.authenticator.jwt
+        log.info(
+            "authentication required: service tokens%s",
+            f", JWTs {describe_keys(jwt.settings)}" if jwt is not None else "",
+        )
 
     def stop(self, grace: float | None = None) -> None:
         """Refuse new calls, let in-flight ones finish, then close storage."""
@@ -276,7 +334,7 @@ class SecretSyncServer:
         self.audit.stop()
         for view in (self.view, self.source_changes.view):
             view.datastore.close()  # type: ignore[attr-defined]
-        for application in (self.app, self.sources, self.connections):
+        for application in (self.app, self.sources, self.connections, self.tokens):
             application.close()
         log.info("stopped")
 

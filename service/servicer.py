@@ -19,13 +19,15 @@ from domain.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    SecretSyncError,
     SecretSyncNotFound,
     require,
 )
+from domain.permissions import READ
 from domain.rules import check_name, check_uuid
 from domain.snapshot import decode
 from domain.vault import VaultError
-from service import convert
+from service import access, convert
 from service.call_context import call_context
 from service.grpc_errors import to_status, translate_errors
 from service.job_runner import JobRunner
@@ -173,11 +175,14 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             return self._get_by_id(request.id)
         require(check_uuid("project_id", request.project_id) + check_name(request.name))
         row = self.view.find_row(request.project_id.lower(), request.name)
+        missing = SecretSyncNotFound(
+            f"no secret sync named {request.name!r} in project {request.project_id}"
+        )
         if row is None:
-            raise SecretSyncNotFound(
-                f"no secret sync named {request.name!r} in project {request.project_id}"
-            )
-        return api.GetSecretSyncResponse(secret_sync=_proto(row))
+            raise missing
+        answer = api.GetSecretSyncResponse(secret_sync=_proto(row))
+        _may_see(answer.secret_sync, missing)
+        return answer
 
     def _get_by_id(self, sync_id: str) -> api.GetSecretSyncResponse:
         require(check_uuid("id", sync_id))
@@ -189,6 +194,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                 raise SecretSyncNotFound(f"secret sync {sync_id} not found")
             answer = api.GetSecretSyncResponse(secret_sync=_proto(row))
             self.read_cache.put(key, generation, answer)
+        _may_see(answer.secret_sync, SecretSyncNotFound(f"secret sync {sync_id} not found"))
         return answer
 
     @translate_errors
@@ -199,9 +205,10 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         rows = self.view.list_rows(query)
         page, more = rows[: query.limit - 1], len(rows) == query.limit
         token = _page_token(query, page[-1].name) if more and page else ""
-        return api.ListSecretSyncsResponse(
-            secret_syncs=[_proto(r) for r in page], next_page_token=token
-        )
+        # A caller narrowed to environments or paths sees only its syncs (a page may
+        # then hold fewer than page_size; the token still continues after it).
+        shown = [s for s in map(_proto, page) if _readable(s)]
+        return api.ListSecretSyncsResponse(secret_syncs=shown, next_page_token=token)
 
     def WatchSecretSync(
         self, request: api.WatchSecretSyncRequest, context: grpc.ServicerContext
@@ -209,9 +216,12 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         try:
             require(check_uuid("id", request.id))
             sync_id = request.id.lower()
-            if self.view.get_row(sync_id) is None:
-                raise SecretSyncNotFound(f"secret sync {request.id} not found")
-        except (InvalidArgument, SecretSyncNotFound) as error:
+            row = self.view.get_row(sync_id)
+            missing = SecretSyncNotFound(f"secret sync {request.id} not found")
+            if row is None:
+                raise missing
+            _may_see(_proto(row), missing)
+        except SecretSyncError as error:
             context.abort_with_status(to_status(error))
         return self._watch(sync_id, context)
 
@@ -230,6 +240,16 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                 seen_version, last = row.version, _proto(row)
                 yield api.WatchSecretSyncResponse(secret_sync=last)
             self.progress.wait_for_change(sync_id, changes, WATCH_POLL_SECONDS)
+
+
+def _may_see(sync: convert.pb.SecretSync, missing: SecretSyncError) -> None:
+    """The caller's permission on a sync it asked for (service/access.py)."""
+    place = (sync.environment.slug, sync.folder.path)
+    access.resource(access.SYNC, sync.project_id, *place, missing)
+
+
+def _readable(sync: convert.pb.SecretSync) -> bool:
+    return access.may(READ, sync.project_id, sync.environment.slug, sync.folder.path)
 
 
 def _proto(row: SyncRow) -> convert.pb.SecretSync:

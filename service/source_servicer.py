@@ -11,7 +11,9 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as api_grpc
 
 from domain.errors import FieldViolation, InvalidArgument
 from domain.folder import Folder
+from domain.permissions import READ
 from domain.project import Project
+from service import access
 from service.call_context import mutation_context
 from service.convert import timestamp
 from service.grpc_errors import translate_errors
@@ -77,7 +79,9 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         self, request: api.ListProjectsRequest, context: grpc.ServicerContext
     ) -> api.ListProjectsResponse:
         size = page_size(request.page_size, MAX_PROJECT_PAGE)
-        projects = self.sources.list_projects(after_slug=request.page_token, limit=size + 1)
+        projects = self.sources.list_projects(
+            after_slug=request.page_token, limit=size + 1, visible=access.sees
+        )
         page, token = split_page(projects, size, lambda p: p.slug)
         return api.ListProjectsResponse(
             projects=[project_to_proto(p) for p in page], next_page_token=token
@@ -97,7 +101,12 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         self, request: api.ListEnvironmentsRequest, context: grpc.ServicerContext
     ) -> api.ListEnvironmentsResponse:
         project = self.sources.project(request.project_id)
-        return api.ListEnvironmentsResponse(environments=project_to_proto(project).environments)
+        environments = [
+            e
+            for e in project_to_proto(project).environments
+            if access.may(READ, request.project_id, e.slug)
+        ]
+        return api.ListEnvironmentsResponse(environments=environments)
 
     @translate_errors
     def CreateFolder(
@@ -118,7 +127,8 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         folders = self.sources.list_folders(
             request.project_id, request.environment, request.path or "/"
         )
-        return api.ListFoldersResponse(folders=[folder_to_proto(f) for f in folders])
+        shown = [f for f in folders if access.may(READ, f.project_id, f.environment, f.path)]
+        return api.ListFoldersResponse(folders=[folder_to_proto(f) for f in shown])
 
     @translate_errors
     def DeleteFolder(
@@ -233,5 +243,11 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
     def ResolveSecrets(
         self, request: api.ResolveSecretsRequest, context: grpc.ServicerContext
     ) -> api.ResolveSecretsResponse:
-        resolution = self.sources.resolve(request.project_id, request.environment, request.path)
+        read: set[tuple[str, str]] = set()
+        resolution = self.sources.resolve(
+            request.project_id, request.environment, request.path, read
+        )
+        # Values come from every folder imported or referenced: each must be the caller's.
+        for environment, path in sorted(read):
+            access.place(request.project_id, environment, path)
         return api.ResolveSecretsResponse(secrets=resolution.values, problems=resolution.problems)

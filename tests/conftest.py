@@ -53,6 +53,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 def start_server(database_url: str, **overrides: object) -> SecretSyncServer:
+    """A server in development mode: authentication is off unless the test turns it on
+    (auth="required"), or leaves development mode (dev_mode=False: see admin_channel)."""
     config = Config(
         listen="127.0.0.1:0",
         database_url=database_url,
@@ -64,6 +66,39 @@ def start_server(database_url: str, **overrides: object) -> SecretSyncServer:
     server = SecretSyncServer(Config(**{**config.__dict__, **overrides}))
     server.start()
     return server
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call of a channel."""
+
+    def __init__(self, token: str) -> None:
+        self.header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        return details._replace(metadata=[*(details.metadata or ()), self.header])  # type: ignore[attr-defined]
+
+    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._with_token(details), request)
+
+
+def admin_channel(server: SecretSyncServer) -> grpc.Channel:
+    """A channel to a server with authentication on, every call carrying an admin token."""
+    from datetime import timedelta
+
+    from service.call_context import CallContext
+
+    _, token = server.tokens.create(
+        "test-admin-" + uuid.uuid4().hex[:8],
+        "test-admin",
+        [{"project": "*", "actions": ["admin"]}],
+        timedelta(hours=1),
+        CallContext("bootstrap", new_id()),
+    )
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    return grpc.intercept_channel(channel, _Bearer(token))
 
 
 @pytest.fixture

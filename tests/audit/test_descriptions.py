@@ -12,8 +12,9 @@ from domain.connection import AuthMethod, AzureConnection
 from domain.folder import Folder
 from domain.project import Project
 from domain.secret_sync import SecretSync
+from domain.service_token import ServiceToken
 
-AGGREGATES = (SecretSync, Folder, Project, AzureConnection)
+AGGREGATES = (SecretSync, Folder, Project, AzureConnection, ServiceToken)
 MARK = "MARKED-SECRET-7f3a"
 
 
@@ -43,7 +44,8 @@ def test_event_type_names_are_unique_and_stable_in_form():
 def test_each_application_is_fed_only_its_own_events():
     syncs, sources = audited_events(SecretSync), audited_events(Project, Folder)
     connections = audited_events(AzureConnection)
-    assert len(syncs) + len(sources) + len(connections) == len(EVENTS)
+    tokens = audited_events(ServiceToken)
+    assert len(syncs) + len(sources) + len(connections) + len(tokens) == len(EVENTS)
     assert all(issubclass(c, SecretSync.Event) for c in syncs)
 
 

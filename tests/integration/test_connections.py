@@ -15,7 +15,7 @@ from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as api
 from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as api_grpc
 
 from adapters.keyvault_emulator import KeyVaultEmulator
-from tests.conftest import start_server
+from tests.conftest import admin_channel, start_server
 from tests.integration.test_canary import leaks, raw_store
 
 TENANT = "e1111111-0000-4000-8000-000000000001"
@@ -181,9 +181,9 @@ def test_client_secret_never_reaches_the_store(server, connections, database_url
 
 
 def test_authority_override_refused_outside_development_mode(database_url):
-    production = start_server(database_url, dev_mode=False)
+    production = start_server(database_url, dev_mode=False)  # authentication required
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{production.port}") as channel:
+        with admin_channel(production) as channel:
             stub = api_grpc.AzureConnectionServiceStub(channel)
             code, error = failure(lambda: create(stub, authority_host="https://127.0.0.1:8443"))
             assert code == grpc.StatusCode.INVALID_ARGUMENT
