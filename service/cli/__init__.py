@@ -8,12 +8,12 @@ in a module of its own with a `register(commands, common)` function, listed in G
     connection_commands  connection
     sync_commands        sync (sync_watch: `sync watch`; sync_view: how a sync prints)
     emulator_command     emulator (runs adapters.keyvault_emulator)
+    token_commands       token (service tokens; `token create --bootstrap` needs no server)
     audit_commands       audit (list, follow)
 
 Extension points, for APIs not built yet:
-- tokens (issue 6): a `token_commands` module appended to GROUPS, and the caller's
-  credentials sent by Client.metadata() (service/cli/client.py), the one place that
-  builds every call's metadata.
+- the caller's credentials are sent by Client.metadata() (service/cli/client.py), the
+  one place that builds every call's metadata (--token-file, SECRET_SYNC_TOKEN).
 
 Importing this package must stay cheap: it loads no server code, so a client command
 starts in a fraction of the time `serve` takes to import.
@@ -28,6 +28,7 @@ from service.cli import (
     secret_commands,
     source_commands,
     sync_commands,
+    token_commands,
 )
 from service.cli.options import Subcommands, common_options
 
@@ -38,6 +39,7 @@ GROUPS = (
     connection_commands.register,
     sync_commands.register,
     audit_commands.register,
+    token_commands.register,
 )
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as connection_grpc
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grpc
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as sync_grpc
+from hanzo.kms.secretsync.v1 import token_service_pb2_grpc as token_grpc
 
-from service.cli.options import DEFAULT_CALL_SECONDS
+from service.cli.errors import CliError
+from service.cli.options import DEFAULT_CALL_SECONDS, TOKEN_ENV
 
 Response = TypeVar("Response")
 
@@ -31,12 +35,15 @@ class Client:
         self.sources = source_grpc.SecretSourceServiceStub(self.channel)
         self.connections = connection_grpc.AzureConnectionServiceStub(self.channel)
         self.syncs = sync_grpc.SecretSyncServiceStub(self.channel)
+        self.tokens = token_grpc.TokenServiceStub(self.channel)
+        self.credential = _credential(getattr(args, "token_file", ""))
 
     def metadata(self) -> list[tuple[str, str]]:
-        """What every call sends. Issue 6 (tokens) adds the caller's credentials here."""
+        """What every call sends: the request id and the caller's bearer token, if any."""
+        sent = [("authorization", f"Bearer {self.credential}")] if self.credential else []
         if not _is_metadata_safe(self.request_id):
-            return []  # the request_id field (if any) carries it; the server rejects it there
-        return [("x-request-id", self.request_id)]
+            return sent  # the request_id field (if any) carries it; the server rejects it there
+        return [("x-request-id", self.request_id), *sent]
 
     def call(self, method: Callable[..., Response], request: Any) -> Response:
         """A unary call with the command's deadline and metadata."""
@@ -48,6 +55,20 @@ class Client:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def _credential(token_file: str) -> str:
+    """The token of --token-file (or SECRET_SYNC_TOKEN_FILE), else of SECRET_SYNC_TOKEN."""
+    if token_file:
+        try:
+            token = Path(token_file).read_text().strip()
+        except OSError as error:
+            raise CliError(f"cannot read the token file {token_file}: {error.strerror}") from None
+    else:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+    if token and not _is_metadata_safe(token):
+        raise CliError("the bearer token must be printable ASCII")
+    return token
 
 
 def _is_metadata_safe(value: str) -> bool:

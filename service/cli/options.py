@@ -14,6 +14,8 @@ from typing import Any
 
 DEFAULT_TARGET = "127.0.0.1:50051"  # where `make run` listens
 TARGET_ENV = "SECRET_SYNC_TARGET"
+TOKEN_ENV = "SECRET_SYNC_TOKEN"
+TOKEN_FILE_ENV = "SECRET_SYNC_TOKEN_FILE"
 DEFAULT_CALL_SECONDS = 30.0
 
 # The type argparse gives `add_subparsers()`; spelled out for the register() functions.
@@ -30,6 +32,13 @@ def common_options() -> argparse.ArgumentParser:
         "--target",
         default=os.environ.get(TARGET_ENV, DEFAULT_TARGET),
         help=f"host:port of the server (env {TARGET_ENV}; default {DEFAULT_TARGET})",
+    )
+    group.add_argument(
+        "--token-file",
+        default=os.environ.get(TOKEN_FILE_ENV, ""),
+        metavar="PATH",
+        help=f"a file holding the bearer token (service token or JWT) sent with every call "
+        f"(env {TOKEN_FILE_ENV}; or the token itself in env {TOKEN_ENV}; never a flag)",
     )
     group.add_argument(
         "--request-id",

@@ -22,7 +22,11 @@ def client_command(command: Command) -> Handler:
 
     @functools.wraps(command)
     def handler(args: argparse.Namespace) -> int:
-        client = Client(args)
+        try:
+            client = Client(args)
+        except CliError as error:  # e.g. an unreadable --token-file
+            print(f"error: {error}", file=sys.stderr)
+            return error.exit_code
         try:
             return command(args, client)
         except grpc.RpcError as error:
