@@ -6,7 +6,9 @@ Phase 2, CreateSecretSync on PostgreSQL: our server beside a bare eventsourcing
 save loop, rounds alternated. Phase 3, the secret source on PostgreSQL: bulk set of
 10,000 secrets and resolve latency. Phase 4, Key Vault sync: our worker against the
 emulator (20 ms a request, Key Vault's throttling) beside the reference implementation's
-way. Progress goes to stderr. `--only sync` (or api, source) runs some phases and
+way. Phase 5, history on PostgreSQL: audit queries with 10 k and 1 M events, the
+rebuild against a raw read, writes with 1 and 3 replicas (tests/bench/history_phase.py).
+Progress goes to stderr. `--only sync` (or api, source, history) runs some phases and
 prints their report to stdout unless --output is given, so BENCHMARKS.md keeps the
 full run.
 """
@@ -27,6 +29,8 @@ import grpc
 
 from tests.bench.create_bench import CreateBench, CreatePlan, bench_create
 from tests.bench.get_bench import GetRow, GetTarget, bench_get
+from tests.bench.history_phase import HistoryBench, run_history
+from tests.bench.history_report import history_goals, render_history
 from tests.bench.machine import machine_facts
 from tests.bench.pg import fresh_schema, wait_for_connection_slots
 from tests.bench.report import Timing, render, render_partial
@@ -42,7 +46,7 @@ from tests.bench.sync_report import render_sync, sync_goals
 # loop holds one per thread (16 at most).
 GET_PHASE_CONNECTIONS = 50
 CREATE_PHASE_CONNECTIONS = 70
-PHASES = ("api", "source", "sync")  # api = phases 1 and 2 (Get, Create)
+PHASES = ("api", "source", "sync", "history")  # api = phases 1 and 2 (Get, Create)
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     waits: list[float] = []
     api, source, sync = None, None, None
+    history: HistoryBench | None = None
     with tempfile.TemporaryDirectory(prefix="secretsync-bench-") as tmp:
         if "api" in choice.phases:
             api = (*get_phase(settings, Path(tmp), waits), create_phase(settings, Path(tmp), waits))
@@ -166,14 +171,20 @@ def main(argv: list[str] | None = None) -> None:
             source = source_phase(settings, Path(tmp), waits)
         if "sync" in choice.phases:
             sync = sync_phase(choice.sync_rounds, Path(tmp))
+        if "history" in choice.phases:
+            history = run_history(settings, Path(tmp), waits, say)
     timing = Timing(begun, time.monotonic() - clock, sum(waits))
-    goals: Sequence[str] = sync_goals(sync) if sync else ()
+    goals: Sequence[str] = [
+        *(sync_goals(sync) if sync else ()),
+        *(history_goals(history) if history else ()),
+    ]
     if api:
         markdown = render(settings, facts, timing, *api, extra_goals=goals)
     else:
         markdown = render_partial(settings, facts, timing, goals)
     markdown += render_source(source) if source else ""
     markdown += render_sync(sync) if sync else ""
+    markdown += render_history(history, settings.rounds) if history else ""
     if choice.to_stdout:
         print(markdown)
     else:

@@ -143,8 +143,9 @@ def _get_section(settings: Settings, rows: list[GetRow], response_bytes: int) ->
         " (`is_enabled=true`, so its sync job fields are set), on loopback TCP.",
         "",
         "**How.** Every server is its own subprocess (so the load generator's GIL does not"
-        " starve it): ours is `python -m service serve --listen 127.0.0.1:PORT"
-        " --database-url ...` on a new SQLite file or a new PostgreSQL schema, with"
+        " starve it): ours is `python -m service serve --dev --listen 127.0.0.1:PORT"
+        " --database-url ...` (development mode, `SECRET_SYNC_AUTH=off`: calls carry no"
+        " credentials) on a new SQLite file or a new PostgreSQL schema, with"
         " `SECRET_SYNC_LOG_LEVEL=WARNING` (no per-call log line) or `INFO` (the default: one"
         " log line per call, to a file). The **echo server** (`tests/bench/echo_server.py`)"
         " is a plain `grpc.server` with the same settings as ours (ThreadPoolExecutor of 64"

@@ -96,15 +96,19 @@ def _spawn(label: str, args: list[str], env: dict[str, str], workdir: Path) -> S
 
 
 def start_ours(label: str, database_url: str, log_level: str, workdir: Path) -> ServerProcess:
-    """`python -m service serve` on a free port, with a fresh root key."""
+    """`python -m service serve --dev` on a free port, with a fresh root key.
+
+    Development mode with authentication off: the benchmarks call without credentials.
+    """
     env = {
         **os.environ,
         "SECRET_SYNC_LOG_LEVEL": log_level,
         # These benchmarks measure the API; no vault is there for jobs to reach.
         "SECRET_SYNC_RUN_JOBS": "0",
+        "SECRET_SYNC_AUTH": "off",
         "SECRET_SYNC_ROOT_KEY": RootKey.generate_text(),
     }
-    args = ["-m", "service", "serve", "--listen", "127.0.0.1:{PORT}",
+    args = ["-m", "service", "serve", "--dev", "--listen", "127.0.0.1:{PORT}",
             "--database-url", database_url]
     return _spawn(label, args, env, workdir)
 
