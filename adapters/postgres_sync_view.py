@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -41,26 +42,25 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
         )
 
     def save_row(self, row: SyncRow, tracking: Tracking) -> None:
-        statement = self._sql(
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._upsert(), astuple(row), prepare=True)
+            self._insert_tracking(curs, tracking)
+
+    def _upsert(self) -> Composed:
+        return self._sql(
             f"INSERT INTO {{view}} ({COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) "
             "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
             "connection_id = EXCLUDED.connection_id, environment = EXCLUDED.environment, "
             "sync_status = EXCLUDED.sync_status, open_jobs = EXCLUDED.open_jobs, "
             "version = EXCLUDED.version, state = EXCLUDED.state"
         )
-        values = (
-            row.id,
-            row.project_id,
-            row.name,
-            row.connection_id,
-            row.environment,
-            row.sync_status,
-            row.open_jobs,
-            row.version,
-            row.state,
-        )
+
+    def save_rows(self, rows: list[SyncRow], deleted: list[str], tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(statement, values, prepare=True)
+            if rows:
+                curs.executemany(self._upsert(), [astuple(row) for row in rows])
+            if deleted:
+                curs.execute(self._sql("DELETE FROM {view} WHERE id = ANY(%s)"), (deleted,))
             self._insert_tracking(curs, tracking)
 
     def delete_row(self, sync_id: str, tracking: Tracking) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -42,6 +43,16 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
                     row.state,
                 ),
             )
+            self._insert_tracking(c, tracking)
+
+    def save_rows(self, rows: list[SyncRow], deleted: list[str], tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            marks = ",".join("?" * len(COLUMNS.split(", ")))
+            c.executemany(
+                f"INSERT OR REPLACE INTO {self.table} ({COLUMNS}) VALUES ({marks})",
+                [astuple(row) for row in rows],
+            )
+            c.executemany(f"DELETE FROM {self.table} WHERE id = ?", [(i,) for i in deleted])
             self._insert_tracking(c, tracking)
 
     def delete_row(self, sync_id: str, tracking: Tracking) -> None:

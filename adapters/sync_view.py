@@ -54,6 +54,11 @@ class SecretSyncView(TrackingRecorder):
         """Insert or replace the row, and record the tracking position."""
 
     @abstractmethod
+    def save_rows(self, rows: list[SyncRow], deleted: list[str], tracking: Tracking) -> None:
+        """Many rows at once (a replay's batch): upsert `rows`, remove `deleted`, and
+        record the tracking position, in one transaction."""
+
+    @abstractmethod
     def delete_row(self, sync_id: str, tracking: Tracking) -> None:
         """Remove the row, and record the tracking position."""
 

@@ -18,34 +18,37 @@ from eventsourcing.persistence import InfrastructureFactory, Tracking
 from eventsourcing.utils import Environment
 
 from adapters.sync_view import NEXT_TABLE, SecretSyncView
+from domain.secret_sync import SecretSync
 from service.config import Config
-from service.projection import SYNC_EVENT_TOPICS, SecretSyncProjection, latest_sync_event
+from service.projection import (
+    SYNC_EVENT_TOPICS,
+    SecretSyncProjection,
+    latest_sync_event,
+    to_row,
+)
 from service.secret_syncs import SecretSyncs
-from service.server import open_sync_view, start_projection, view_class
+from service.server import open_sync_view, view_class
 
 NEXT_TRACKING = SecretSyncs.name + "#next"  # the new table's position, until the swap
 MAX_SWAPS = 100
-BATCH = 500
+BATCH = 1000
 
 log = logging.getLogger("secretsync.rebuild")
 
 
 def rebuild(config: Config, report_every: float = 1.0) -> int:
-    """Replay every event into an emptied view; return how many syncs it holds."""
-    runner = start_projection(config, reset=True)
+    """Empty the view and replay every event into it; return how many syncs it holds."""
+    app = SecretSyncs(env=config.persistence_env() | {"CREATE_TABLE": "false"})
+    view = open_sync_view(config, reset=True)
     try:
-        target = latest_sync_event(runner.app.recorder)
-        progress = runner.projection.progress  # type: ignore[attr-defined]
-        while not progress.wait_for_position(target, report_every):
-            runner.run_forever(timeout=0)  # re-raises a projection error, if any
-            _report(progress.position, target)
-        _report(target, target)
-        rows = len(runner.view.all_rows())
+        target = latest_sync_event(app.recorder)
+        replay(app, view, app.name, 0, target, report_every, {})
+        rows = len(view.all_rows())
         log.info("rebuilt the secret_syncs view: %s syncs from %s events", rows, target)
         return rows
     finally:
-        runner.__exit__(None, None, None)
-        runner.view.datastore.close()  # type: ignore[attr-defined]
+        app.close()
+        view.datastore.close()  # type: ignore[attr-defined]
 
 
 def rebuild_online(config: Config, report_every: float = 1.0) -> int:
@@ -53,11 +56,11 @@ def rebuild_online(config: Config, report_every: float = 1.0) -> int:
     app = SecretSyncs(env=config.persistence_env() | {"CREATE_TABLE": "false"})
     live = open_sync_view(config)
     fresh = open_next_view(config)
-    projection = SecretSyncProjection(fresh)
+    syncs: dict[str, SecretSync] = {}  # the new table's syncs, kept across catch-ups
     try:
         position, target = 0, latest_sync_event(app.recorder)
         for _ in range(MAX_SWAPS):
-            position = _catch_up(app, projection, position, target, report_every)
+            position = replay(app, fresh, NEXT_TRACKING, position, target, report_every, syncs)
             if live.swap_in(NEXT_TABLE, app.name, NEXT_TRACKING):
                 rows = len(live.all_rows())
                 log.info(
@@ -85,14 +88,21 @@ def open_next_view(config: Config) -> SecretSyncView:
     return view
 
 
-def _catch_up(
+def replay(
     app: SecretSyncs,
-    projection: SecretSyncProjection,
+    view: SecretSyncView,
+    tracking_name: str,
     position: int,
     target: int,
     report_every: float,
+    syncs: dict[str, SecretSync],
 ) -> int:
-    """Apply every sync event after `position` to the new view; return the last one's."""
+    """Apply every sync event after `position` to `view`; return the last one's position.
+
+    Unlike the live projection (a read, a decode and a transaction per event), a
+    replay keeps the syncs in memory (`syncs`, by id) and writes each batch's changed
+    rows and its position in one transaction: it only ever starts on an empty view.
+    """
     last_report = 0.0
     while True:
         batch = app.recorder.select_notifications(
@@ -101,9 +111,24 @@ def _catch_up(
         if not batch:
             _report(position, max(position, target))
             return position
+        changed: dict[str, SecretSync] = {}
+        deleted: set[str] = set()
         for notification in batch:
             event = app.mapper.to_domain_event(notification)
-            projection.process_event(event, Tracking(NEXT_TRACKING, notification.id))
+            sync_id = str(event.originator_id)
+            current = syncs.get(sync_id)
+            if current is None and not isinstance(event, SecretSync.Created):
+                continue  # already deleted
+            sync = event.mutate(current)
+            if sync.deleted:
+                syncs.pop(sync_id, None)
+                changed.pop(sync_id, None)
+                deleted.add(sync_id)
+            else:
+                syncs[sync_id] = changed[sync_id] = sync
+                deleted.discard(sync_id)
+        rows = [to_row(sync) for sync in changed.values()]
+        view.save_rows(rows, sorted(deleted), Tracking(tracking_name, batch[-1].id))
         position = batch[-1].id
         if time.monotonic() - last_report >= report_every:
             last_report = time.monotonic()

@@ -12,7 +12,6 @@ from datetime import timedelta
 import grpc
 from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.projection import ProjectionRunner
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -43,7 +42,7 @@ from service.auto_sync import AutoSync, SourceChanges
 from service.config import Config
 from service.connection_servicer import AzureConnectionServicer
 from service.connections import AzureConnections
-from service.followers import FollowerRunner, Followers
+from service.followers import Followers
 from service.idempotency import IdempotencyInterceptor
 from service.interceptors import CallLogInterceptor
 from service.job_runner import JobRunner
@@ -115,20 +114,6 @@ def open_sync_view(config: Config, *, reset: bool = False) -> SecretSyncView:
         view.reset(SecretSyncs.name)
     view.create_table()
     return view
-
-
-def start_projection(
-    config: Config, *, reset: bool = False
-) -> ProjectionRunner[SecretSyncs, SecretSyncView]:
-    """Follow the event store into the view in this process (the rebuild command)."""
-    projection = SecretSyncProjection(open_sync_view(config, reset=reset))
-    runner = FollowerRunner(
-        application_class=SecretSyncs, projection=projection, env=config.persistence_env()
-    )
-    runner.__enter__()
-    already = runner.view.max_tracking_id(runner.app.name) or 0
-    projection.progress.advance(already)
-    return runner
 
 
 class SecretSyncServer:
