@@ -16,7 +16,7 @@ Which answer a refusal takes (docs/auth.md):
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from domain.errors import PermissionDenied
 from domain.permissions import Principal
@@ -34,7 +34,6 @@ class Access:
     actions: tuple[str, ...]
     subject: str = ""  # SYNC, CONNECTION or "" (the request names its place)
     checked: bool = False  # the subject's check ran (the interceptor verifies it did)
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 current_access: contextvars.ContextVar[Access | None] = contextvars.ContextVar(
