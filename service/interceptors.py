@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 
 from domain.rules import check_request_id
+from service.access import actor as access_actor
 from service.call_context import current_request_id, new_request_id
 from service.metrics import RPC_HANDLED, RPC_SECONDS
 
@@ -99,13 +100,20 @@ def _log(
     name = code.name if isinstance(code, grpc.StatusCode) else str(code)
     seconds = time.perf_counter() - start
     _count(method, name, seconds)
+    principal = access_actor() or "-"  # "-": authentication off, or the call was refused
     log.info(
-        "call method=%s code=%s duration_ms=%.1f request_id=%s",
+        "call method=%s code=%s duration_ms=%.1f request_id=%s principal=%s",
         method,
         name,
         seconds * 1000,
         request_id,
-        extra={"grpc_method": method, "grpc_code": name, "duration_ms": seconds * 1000},
+        principal,
+        extra={
+            "grpc_method": method,
+            "grpc_code": name,
+            "duration_ms": seconds * 1000,
+            "principal": principal,
+        },
     )
 
 

@@ -23,7 +23,7 @@ from service.job_context import current_job_id
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LOG_FORMATS = ("human", "json")
 # Fields some of our log calls pass as `extra`; a JSON line carries those present.
-EXTRA_FIELDS = ("grpc_method", "grpc_code", "duration_ms")
+EXTRA_FIELDS = ("grpc_method", "grpc_code", "duration_ms", "principal")
 
 
 class _QueueHandler(logging.handlers.QueueHandler):
