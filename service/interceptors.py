@@ -16,6 +16,7 @@ import grpc
 
 from domain.rules import check_request_id
 from service.access import actor as access_actor
+from service.access import current_access
 from service.call_context import current_request_id, new_request_id
 from service.metrics import RPC_HANDLED, RPC_SECONDS
 
@@ -83,6 +84,7 @@ class CallLogInterceptor(grpc.ServerInterceptor):
 def _begin(context: grpc.ServicerContext) -> str:
     request_id = _request_id(context)
     current_request_id.set(request_id)
+    current_access.set(None)  # not an earlier call's caller: the auth interceptor sets it
     context.set_trailing_metadata((("x-request-id", request_id),))
     return request_id
 
