@@ -18,6 +18,7 @@ from domain.errors import PermissionDenied, SecretSyncError
 from service.access import Access, current_access
 from service.authn import Authenticator
 from service.grpc_errors import to_status
+from service.handlers import rewrapped
 from service.permissions import RULES, Rule
 
 log = logging.getLogger("secretsync.auth")
@@ -37,17 +38,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method.startswith(OPEN_PREFIXES) or handler.request_streaming:
             return handler
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.unary_stream_rpc_method_handler(
-            self._stream(method, handler.unary_stream),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return rewrapped(handler, method, self._unary, self._stream)
 
     def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:

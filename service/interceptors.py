@@ -18,6 +18,7 @@ from domain.rules import check_request_id
 from service.access import actor as access_actor
 from service.access import current_access
 from service.call_context import current_request_id, new_request_id
+from service.handlers import rewrapped
 from service.metrics import RPC_HANDLED, RPC_SECONDS
 
 log = logging.getLogger("secretsync.calls")
@@ -42,17 +43,7 @@ class CallLogInterceptor(grpc.ServerInterceptor):
         if handler is None or handler.request_streaming:
             return handler
         method = handler_call_details.method
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.unary_stream_rpc_method_handler(
-            self._stream(method, handler.unary_stream),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return rewrapped(handler, method, self._unary, self._stream)
 
     def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         def logged(request: Any, context: grpc.ServicerContext) -> Any:
