@@ -19,7 +19,7 @@ from tests.audit.helpers import (
     settled,
 )
 from tests.conftest import create_request, new_project
-from tests.integration.sync_helpers import assert_error, fails
+from tests.integration.sync_helpers import assert_error, fails, poll
 
 OLDEST, NEWEST = pb.AUDIT_ORDER_OLDEST_FIRST, pb.AUDIT_ORDER_NEWEST_FIRST
 
@@ -192,7 +192,13 @@ def test_get_audit_event_by_position_within_its_project(server, channel):
 def test_a_time_range_is_inclusive_at_the_start_and_exclusive_at_the_end(server, channel):
     stub = audit_stub(channel)
     project_id = create_request().project_id
-    events = settled(stub, project_id, "connection.created")
+    # All five of new_project's events (two followers write them, each at its pace):
+    # counting before the last arrives would see one more event in the range.
+    events = poll(
+        lambda: list_all(stub, project_id=project_id, order=pb.AUDIT_ORDER_OLDEST_FIRST),
+        lambda events: len(events) >= 5,
+        timeout=10,
+    )
     first = events[0].time
 
     def count(**bounds: Timestamp) -> int:
