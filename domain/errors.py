@@ -95,6 +95,14 @@ class PermissionDenied(SecretSyncError):
     reason = "PERMISSION_DENIED"
 
 
+class ResourceExhausted(SecretSyncError):
+    """The service is at a limit (open streams, concurrent calls): retry later."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
 def require(violations: list[FieldViolation]) -> None:
     """Raise InvalidArgument when any violation was found."""
     if violations:

@@ -9,8 +9,9 @@ import signal
 import sys
 from dataclasses import replace
 
+from adapters.envelope import RootKeyError
 from service.cli import add_commands
-from service.config import Config
+from service.config import Config, ConfigError
 
 # The server's modules (logs, rebuild, server) are imported where they are used: they
 # take over a second to load, which every operator command would otherwise pay.
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> None:
             (rebuild if args.offline else rebuild_online)(config)
         else:
             serve(config)
+    except (ConfigError, RootKeyError) as refused:  # a setting, not a bug: no traceback
+        logging.getLogger("secretsync.server").error("cannot start: %s", refused)
+        raise SystemExit(2) from None
     finally:
         listener.stop()  # flushes what is queued
 

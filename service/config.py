@@ -15,13 +15,20 @@ APP_NAME = "SecretSyncs"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"  # Prometheus' usual exporter port
 
 
+class ConfigError(ValueError):
+    """A setting the service cannot start with; the message names the setting."""
+
+
 @dataclass(frozen=True)
 class Config:
     listen: str = "127.0.0.1:50051"
     database_url: str = DEFAULT_DATABASE_URL
     dev_mode: bool = False
-    max_workers: int = 64
+    # Calls beyond max_concurrent_rpcs are refused (RESOURCE_EXHAUSTED), never queued:
+    # the server has a handler thread for each. Open streams may take at most
+    # max_streams of them, so streams can never starve short calls.
     max_concurrent_rpcs: int = 256
+    max_streams: int = 128
     grace_seconds: float = 10.0
     max_message_bytes: int = 32 * 1024 * 1024  # a bulk set of 10,000 secrets fits
     write_wait_seconds: float = 5.0  # how long a write waits for the view to catch up
@@ -53,10 +60,10 @@ class Config:
             listen=env.get("SECRET_SYNC_LISTEN", defaults.listen),
             database_url=env.get("SECRET_SYNC_DATABASE_URL", defaults.database_url),
             dev_mode=env.get("SECRET_SYNC_DEV_MODE", "").lower() in ("1", "true", "yes"),
-            max_workers=int(env.get("SECRET_SYNC_MAX_WORKERS", defaults.max_workers)),
             max_concurrent_rpcs=int(
                 env.get("SECRET_SYNC_MAX_CONCURRENT_RPCS", defaults.max_concurrent_rpcs)
             ),
+            max_streams=int(env.get("SECRET_SYNC_MAX_STREAMS", defaults.max_streams)),
             grace_seconds=float(env.get("SECRET_SYNC_GRACE_SECONDS", defaults.grace_seconds)),
             max_message_bytes=int(
                 env.get("SECRET_SYNC_MAX_MESSAGE_BYTES", defaults.max_message_bytes)
@@ -87,10 +94,20 @@ class Config:
         """Whether calls must carry a credential. "off" is refused outside development mode."""
         mode = self.auth or ("off" if self.dev_mode else "required")
         if mode not in ("required", "off"):
-            raise ValueError(f"SECRET_SYNC_AUTH must be 'required' or 'off', not {mode!r}")
+            raise ConfigError(f"SECRET_SYNC_AUTH must be 'required' or 'off', not {mode!r}")
         if mode == "off" and not self.dev_mode:
-            raise ValueError("SECRET_SYNC_AUTH=off is allowed only in development mode")
+            raise ConfigError("SECRET_SYNC_AUTH=off is allowed only in development mode")
         return mode == "required"
+
+    def check_limits(self) -> None:
+        """Streams must leave room for short calls, or a full house of Watch streams
+        would turn every other call away."""
+        if not 0 < self.max_streams < self.max_concurrent_rpcs:
+            raise ConfigError(
+                "SECRET_SYNC_MAX_STREAMS must be at least 1 and below "
+                f"SECRET_SYNC_MAX_CONCURRENT_RPCS ({self.max_concurrent_rpcs}), "
+                f"not {self.max_streams}"
+            )
 
     def jwt_configured(self) -> bool:
         return bool(self.jwt_public_key_file or self.jwt_jwks_file)

@@ -20,6 +20,7 @@ from domain.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     SecretSyncError,
     Unauthenticated,
 )
@@ -36,6 +37,7 @@ CODES: list[tuple[type[SecretSyncError], int]] = [
     (FailedPrecondition, code_pb2.FAILED_PRECONDITION),
     (Unauthenticated, code_pb2.UNAUTHENTICATED),
     (PermissionDenied, code_pb2.PERMISSION_DENIED),
+    (ResourceExhausted, code_pb2.RESOURCE_EXHAUSTED),
 ]
 
 

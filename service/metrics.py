@@ -67,6 +67,12 @@ JOBS_IN_FLIGHT = Gauge(
     ["kind"],
     registry=SHARED,
 )
+STREAMS_OPEN = Gauge(
+    "secretsync_streams_open",
+    "Server streams open right now (Watch, audit streams); new ones beyond "
+    "SECRET_SYNC_MAX_STREAMS are refused with RESOURCE_EXHAUSTED.",
+    registry=SHARED,
+)
 KEYS_WRITTEN = Counter(
     "secretsync_keys_written",
     "Vault secrets handled by finished jobs, by action: created, updated, deleted, "

@@ -47,6 +47,7 @@ from service.idempotency import IdempotencyInterceptor
 from service.interceptors import CallLogInterceptor
 from service.job_runner import JobRunner
 from service.leadership import Leadership, tables_made_one_at_a_time
+from service.limits import StreamLimitInterceptor
 from service.metrics import count_azure_requests
 from service.metrics_server import MetricsEndpoint, ProjectionLag
 from service.progress import Progress
@@ -122,6 +123,7 @@ class SecretSyncServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.stopping = threading.Event()
+        config.check_limits()
         root_key = config.load_root_key()
         env = config.persistence_env()
         with tables_made_one_at_a_time(env):  # replicas may start together
@@ -206,9 +208,13 @@ class SecretSyncServer:
     def _grpc_server(self, config: Config) -> grpc.Server:
         """The gRPC server with our three services, health and reflection."""
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc"),
+            # A thread for every admitted call: a call is refused at the limit, never queued.
+            futures.ThreadPoolExecutor(
+                max_workers=config.max_concurrent_rpcs, thread_name_prefix="grpc"
+            ),
             interceptors=[
                 CallLogInterceptor(),
+                StreamLimitInterceptor(config.max_streams),
                 AuthInterceptor(self.authenticator),  # before a stored answer is replayed
                 IdempotencyInterceptor(self._idempotency(), self._fingerprint_key()),
             ],

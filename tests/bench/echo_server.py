@@ -35,7 +35,9 @@ class EchoServicer(api_grpc.SecretSyncServiceServicer):
 def make_server(response: api.GetSecretSyncResponse, port: int) -> grpc.Server:
     config = Config()
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc"),
+        futures.ThreadPoolExecutor(
+            max_workers=config.max_concurrent_rpcs, thread_name_prefix="grpc"
+        ),
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),

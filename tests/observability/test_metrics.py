@@ -61,6 +61,7 @@ def test_a_sync_shows_in_every_family(observed, emulator):
         "secretsync_jobs",
         "secretsync_job_duration_seconds",
         "secretsync_jobs_in_flight",
+        "secretsync_streams_open",
         "secretsync_keys_written",
         "secretsync_azure_requests",
         "secretsync_azure_throttled",
