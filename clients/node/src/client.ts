@@ -48,8 +48,16 @@ export function promiseClient<C extends grpc.Client>(client: C): PromiseClient<C
 }
 
 export interface ConnectOptions {
-  /** Default: insecure (plain-text HTTP/2), as the service listens today. */
+  /**
+   * Default: insecure (plain-text HTTP/2), which the service accepts only on loopback in
+   * development mode; elsewhere pass `grpc.credentials.createSsl(ca, key, cert)`.
+   */
   credentials?: grpc.ChannelCredentials;
+  /**
+   * A service token (`sst_...`) or a JWT, sent as `authorization: Bearer <token>` on
+   * every call. Needed unless the service runs with authentication off (development).
+   */
+  token?: string;
   /** Where the contract's .proto files are (default: the repository's protos/). */
   protoDir?: string;
 }
@@ -69,8 +77,9 @@ export function connect(target: string, options: ConnectOptions = {}): SecretSyn
   const { contract, definition } = loadContract(options.protoDir);
   const v1 = contract.hanzo.kms.secretsync.v1;
   const credentials = options.credentials ?? grpc.credentials.createInsecure();
-  const syncs = new v1.SecretSyncService(target, credentials);
-  const shared = { channelOverride: syncs.getChannel() }; // one connection for all three
+  const interceptors = options.token ? [bearer(options.token)] : [];
+  const syncs = new v1.SecretSyncService(target, credentials, { interceptors });
+  const shared = { channelOverride: syncs.getChannel(), interceptors }; // one connection for all
   const sources = new v1.SecretSourceService(target, credentials, shared);
   const connections = new v1.AzureConnectionService(target, credentials, shared);
   const audit = new v1.AuditService(target, credentials, shared);
@@ -82,6 +91,21 @@ export function connect(target: string, options: ConnectOptions = {}): SecretSyn
     richError: (error) => decodeRichError(error, definition),
     close: () => syncs.close(),
   };
+}
+
+/**
+ * Adds the bearer token to each call's metadata. An interceptor rather than call
+ * credentials: grpc-js sends call credentials only over TLS, and a development
+ * service on loopback is plain text.
+ */
+function bearer(token: string): grpc.Interceptor {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set("authorization", `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
 }
 
 /**

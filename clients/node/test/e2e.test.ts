@@ -30,7 +30,7 @@ describe("the Node client against the service and the Key Vault emulator", { tim
 
   before(async () => {
     stack = await startStack();
-    kms = connect(stack.target);
+    kms = connect(stack.target, { token: stack.token });
     await eventually(() => kms.sources.ListProjects({}, { deadline: Date.now() + 2000 }));
   });
 
@@ -102,6 +102,20 @@ describe("the Node client against the service and the Key Vault emulator", { tim
     assert.equal(await vaultValue(emulator, "DB-PASSWORD"), VALUE);
   });
 
+  it("is refused without a token, and with a made-up one", async () => {
+    for (const token of [undefined, "sst_00000000000000000000000000000000_not-a-token"]) {
+      const stranger = connect(stack.target, { token });
+      try {
+        const refused = stranger.richError(await failure(stranger.sources.ListProjects({})));
+        assert.equal(refused?.code, grpc.status.UNAUTHENTICATED);
+        assert.equal(refused?.errorInfo?.reason, token ? "TOKEN_INVALID" : "TOKEN_MISSING");
+        assert.ok(!refused?.message.includes("not-a-token"));
+      } finally {
+        stranger.close();
+      }
+    }
+  });
+
   it("reads a rich error's field violations and reason", async () => {
     const invalid = await failure(
       kms.syncs.CreateSecretSync({
@@ -141,7 +155,7 @@ describe("the Node client against the service and the Key Vault emulator", { tim
     const trail = await listed({ resource_id: syncId, order: "AUDIT_ORDER_OLDEST_FIRST" }, "secret_sync.job_succeeded");
     const types = trail.map((e) => e.event_type);
     assert.equal(types[0], "secret_sync.created");
-    assert.equal(trail[0].actor, "anonymous");
+    assert.equal(trail[0].actor, "admin"); // the bootstrap token's principal
     const requested = trail.find((e) => e.event_type === "secret_sync.sync_requested");
     assert.equal(requested?.request_id, triggerRequestId);
     assert.equal(requested?.job_id, jobId);

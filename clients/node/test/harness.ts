@@ -28,6 +28,7 @@ export interface Emulator {
 export interface Stack {
   target: string; // host:port of the service
   emulator: Emulator;
+  token: string; // an admin service token: the service runs with authentication on
   stop(): Promise<void>;
 }
 
@@ -41,15 +42,20 @@ export async function startStack(): Promise<Stack> {
   try {
     const emulator = await startEmulator(dir, children);
     const port = await freePort();
-    const service = python(["-m", "service", "serve", "--dev", "--listen", `127.0.0.1:${port}`,
-      "--database-url", `sqlite:///${dir}/store.sqlite`], {
-      SECRET_SYNC_CA_BUNDLE: emulator.ca_path,
+    const store = {
+      SECRET_SYNC_DATABASE_URL: `sqlite:///${dir}/store.sqlite`,
       SECRET_SYNC_ROOT_KEY_FILE: path.join(dir, "root.key"), // not the repository's data/
+    };
+    const token = await bootstrapToken(store);
+    const service = python(["-m", "service", "serve", "--dev", "--listen", `127.0.0.1:${port}`], {
+      ...store,
+      SECRET_SYNC_AUTH: "required", // on, as in production, though in development mode
+      SECRET_SYNC_CA_BUNDLE: emulator.ca_path,
       SECRET_SYNC_LOG_LEVEL: "WARNING",
       SECRET_SYNC_METRICS_LISTEN: "off", // its fixed default port may be taken by another run
     });
     children.push(service);
-    return { target: `127.0.0.1:${port}`, emulator, stop };
+    return { target: `127.0.0.1:${port}`, emulator, token, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -69,6 +75,16 @@ function python(args: string[], env: Record<string, string> = {}): ChildProcess 
     if (code && !child.killed) process.stderr.write(`${args.join(" ")} exited ${code}:\n${stderr}`);
   });
   return child;
+}
+
+/** The first admin token, written straight into the fresh store (docs/auth.md). */
+async function bootstrapToken(env: Record<string, string>): Promise<string> {
+  const child = python(["-m", "service", "token", "create", "--bootstrap", "--output", "json"], env);
+  let stdout = "";
+  child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  const code = await new Promise((resolve) => child.once("exit", resolve));
+  if (code !== 0) throw new Error(`token create --bootstrap exited with ${code}`);
+  return JSON.parse(stdout).token;
 }
 
 async function startEmulator(dir: string, children: ChildProcess[]): Promise<Emulator> {
