@@ -56,6 +56,7 @@ from service.secret_syncs import SecretSyncs
 from service.service_tokens import ServiceTokens
 from service.servicer import SecretSyncServicer
 from service.source_servicer import SecretSourceServicer
+from service.store_encryption import encryption_env, refuse_unencrypted
 from service.token_servicer import TokenServicer
 from service.vaults import ConnectionVaults
 from service.worker import SyncWorker
@@ -125,7 +126,9 @@ class SecretSyncServer:
         root_key = config.load_root_key()
         env = config.persistence_env()
         with tables_made_one_at_a_time(env):  # replicas may start together
+            env = env | encryption_env(env, root_key)  # the store key: in env only
             self._open(config, env, root_key)
+        self._refuse_unencrypted(config)
         self.port = 0
         self.projection_failed = False
         self._threads: list[threading.Thread] = []
@@ -175,6 +178,17 @@ class SecretSyncServer:
         self.leadership = Leadership(env, self._elected, self._deposed)
         self.health = health.HealthServicer()
         self.server = self._grpc_server(config)
+
+    def _refuse_unencrypted(self, config: Config) -> None:
+        applications = (self.app, self.sources, self.connections, self.tokens)
+        try:
+            refuse_unencrypted(config, applications)
+        except Exception:
+            for view in (self.view, self.source_changes.view):
+                view.datastore.close()  # type: ignore[attr-defined]
+            for application in applications:
+                application.close()
+            raise
 
     def _authenticator(self, config: Config) -> Authenticator | None:
         """Who is calling (docs/auth.md); None when authentication is off."""
