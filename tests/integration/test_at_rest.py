@@ -132,8 +132,10 @@ def test_replicas_starting_together_agree_on_one_store_key(database_url):
 # --- stores and keys that cannot be used ------------------------------------------------
 
 
-def serve_process(database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`python -m service serve` as an operator runs it; it must stop by itself."""
+def service_process(
+    database_url: str, command: str = "serve", **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m service <command>` as an operator runs it; it must stop by itself."""
     settings = {
         **os.environ,
         "SECRET_SYNC_DATABASE_URL": database_url,
@@ -143,7 +145,7 @@ def serve_process(database_url: str, **env: str) -> subprocess.CompletedProcess[
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-m", "service", "serve"],
+        [sys.executable, "-m", "service", command],
         cwd=REPO,
         env=settings,
         capture_output=True,
@@ -170,7 +172,7 @@ def test_an_unencrypted_store_is_refused_with_advice(database_url):
     assert "unencrypted" in message and "new database" in message
     if database_url.startswith("sqlite"):
         assert "delete" in message and "store.sqlite" in message
-        ran = serve_process(database_url, SECRET_SYNC_ROOT_KEY=TEST_ROOT_KEY)
+        ran = service_process(database_url, SECRET_SYNC_ROOT_KEY=TEST_ROOT_KEY)
         assert ran.returncode == 2, ran.stderr
         assert "cannot start" in ran.stderr and "unencrypted" in ran.stderr
         assert "Traceback" not in ran.stderr
@@ -185,7 +187,7 @@ def test_a_server_with_the_wrong_root_key_refuses_to_start(database_url):
     assert RootKey.from_text(right).key_id in message  # names the key it needs, by id
     assert right not in message and wrong not in message
     if database_url.startswith("sqlite"):
-        ran = serve_process(database_url, SECRET_SYNC_ROOT_KEY=wrong)
+        ran = service_process(database_url, SECRET_SYNC_ROOT_KEY=wrong)
         assert ran.returncode == 2, ran.stderr
         assert "cannot start" in ran.stderr and "not configured" in ran.stderr
         assert "Traceback" not in ran.stderr
@@ -294,6 +296,18 @@ def test_rotation_needs_the_old_key_to_read_what_it_wrapped(database_url):
         server.stop(grace=1.0)
     with pytest.raises(RootKeyError, match="not configured"):
         rotate_root_key(Config(database_url=database_url, root_key=new), out=io.StringIO())
+    if database_url.startswith("sqlite"):  # the command, as an operator runs it
+        ran = service_process(database_url, "rotate-root-key", SECRET_SYNC_ROOT_KEY=new)
+        assert ran.returncode == 2 and "not configured" in ran.stderr, ran.stderr
+        keys = {"SECRET_SYNC_ROOT_KEY": new, "SECRET_SYNC_OLD_ROOT_KEYS": old}
+        ran = service_process(database_url, "rotate-root-key", **keys)
+        assert ran.returncode == 0, ran.stderr
+        assert "projects: 2 seen, 2 re-wrapped" in ran.stderr
+        assert "0 item(s) still wrapped" in ran.stderr
+        assert old not in ran.stderr + ran.stdout and new not in ran.stderr + ran.stdout
+        server = start_server(database_url, root_key=new)  # the new key alone opens it
+        server.stop(grace=1.0)
+        return
     done = rotate_root_key(
         Config(database_url=database_url, root_key=new, old_root_keys=old), out=io.StringIO()
     )
