@@ -56,7 +56,7 @@ from service.secret_syncs import SecretSyncs
 from service.service_tokens import ServiceTokens
 from service.servicer import SecretSyncServicer
 from service.source_servicer import SecretSourceServicer
-from service.store_encryption import encryption_env, refuse_unencrypted
+from service.store_encryption import derived_store_key, encryption_env, refuse_unencrypted
 from service.token_servicer import TokenServicer
 from service.vaults import ConnectionVaults
 from service.worker import SyncWorker
@@ -215,7 +215,8 @@ class SecretSyncServer:
         return SQLiteIdempotencyStore(datastore)
 
     def _fingerprint_key(self) -> bytes:
-        return self.sources.root_key.derived_key("request-fingerprints")
+        # From the store key: replicas mid-rotation (other primaries) must agree.
+        return derived_store_key(self.app.env, "request-fingerprints")
 
     def _grpc_server(self, config: Config) -> grpc.Server:
         """The gRPC server with our three services, health and reflection."""

@@ -9,8 +9,11 @@ os.environ, and is never logged.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from eventsourcing.application import Application
 
@@ -40,6 +43,13 @@ def event_store_env(config: Config, root_key: RootKey | None = None) -> dict[str
     """persistence_env() plus encryption: what an application over the store needs."""
     env = config.persistence_env()
     return env | encryption_env(env, root_key or config.load_root_key())
+
+
+def derived_store_key(env: Any, purpose: str) -> bytes:
+    """A key for one purpose from the store key of an application's env: the same in
+    every replica and across root-key rotations (which re-wrap, never change, it)."""
+    store_key = base64.b64decode(env.get(STORE_KEY_ENV))
+    return hmac.new(store_key, purpose.encode(), hashlib.sha256).digest()
 
 
 def refuse_unencrypted(config: Config, applications: Iterable[Application]) -> None:
