@@ -35,8 +35,9 @@ lint: $(GEN) contract-check
 bench: $(GEN)
 	$(PY) -m tests.bench
 
+# The event store is encrypted: rebuild reads it with the development root key unless told.
 rebuild: $(GEN)
-	$(PY) -m service rebuild
+	SECRET_SYNC_ROOT_KEY_FILE="$${SECRET_SYNC_ROOT_KEY_FILE:-data/root.key}" $(PY) -m service rebuild
 
 # The Key Vault emulator of the README's quick start (TLS on 8443, CA in data/emulator/).
 emulator: $(GEN)

@@ -64,6 +64,11 @@ def seal_credentials(
     return wrapped, cipher.seal(json.dumps(credentials, sort_keys=True), identity)
 
 
+def rewrap_credentials_key(root_key: RootKey, connection_id: str, wrapped: str) -> str:
+    """A connection's data key, wrapped by the primary root key (its credentials unchanged)."""
+    return root_key.rewrap_data_key(_identity(connection_id), wrapped)
+
+
 def open_credentials(
     root_key: RootKey, connection_id: str, wrapped: str, sealed: str
 ) -> dict[str, str]:

@@ -159,6 +159,19 @@ def _environment_added(event: Project.EnvironmentAdded) -> dict[str, Any]:
     return {"summary": {"details": details}}
 
 
+def _root_key_of(wrapped: str) -> dict[str, Any]:
+    # Which root key wraps it now (a public hash-prefix id), never the wrapped key.
+    return {"summary": {"details": {"root_key_id": wrapped.partition(".")[0]}}}
+
+
+def _data_key_rewrapped(event: Project.DataKeyRewrapped) -> dict[str, Any]:
+    return _root_key_of(event.wrapped_data_key)
+
+
+def _connection_key_rewrapped(event: AzureConnection.KeyRewrapped) -> dict[str, Any]:
+    return _root_key_of(event.wrapped_key)
+
+
 def _connection_created(event: AzureConnection.Created) -> dict[str, Any]:
     # Never the wrapped key or the sealed credentials; the ids are not secrets
     # (GetAzureConnection shows them too).
@@ -214,8 +227,14 @@ EVENTS: dict[type, tuple[str, str, Describer]] = {
     Folder.SecretDeleted: ("secret.deleted", FOLDER, _secret_deleted),
     Project.Created: ("project.created", PROJECT, _project_created),
     Project.EnvironmentAdded: ("project.environment_added", PROJECT, _environment_added),
+    Project.DataKeyRewrapped: ("project.data_key_rewrapped", PROJECT, _data_key_rewrapped),
     AzureConnection.Created: ("connection.created", CONNECTION, _connection_created),
     AzureConnection.Deleted: ("connection.deleted", CONNECTION, _nothing),
+    AzureConnection.KeyRewrapped: (
+        "connection.key_rewrapped",
+        CONNECTION,
+        _connection_key_rewrapped,
+    ),
     ServiceToken.Created: ("service_token.created", SERVICE_TOKEN, _token_created),
     ServiceToken.Revoked: ("service_token.revoked", SERVICE_TOKEN, _nothing),
 }

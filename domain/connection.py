@@ -229,6 +229,20 @@ class AzureConnection(Aggregate):
             raise NotFound(f"connection {self.id} not found", "CONNECTION_NOT_FOUND")
         self.trigger_event(self.Deleted, actor=actor, request_id=request_id)
 
+    class KeyRewrapped(Event):
+        """The same data key, wrapped by another root key (a root-key rotation)."""
+
+        wrapped_key: str
+
+        def apply(self, connection: AzureConnection) -> None:
+            connection.wrapped_key = self.wrapped_key
+
+    def rewrap_key(self, wrapped_key: str, actor: str, request_id: str) -> None:
+        """Also on a deleted connection: its events still hold the sealed credentials."""
+        self.trigger_event(
+            self.KeyRewrapped, wrapped_key=wrapped_key, actor=actor, request_id=request_id
+        )
+
 
 class ConnectionIndex(Aggregate):
     """One project's live connections by name, for listing."""

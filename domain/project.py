@@ -70,6 +70,22 @@ class Project(Aggregate):
         )
         return environment_id
 
+    class DataKeyRewrapped(Event):
+        """The same data key, wrapped by another root key (a root-key rotation)."""
+
+        wrapped_data_key: str
+
+        def apply(self, project: Project) -> None:
+            project.wrapped_data_key = self.wrapped_data_key
+
+    def rewrap_data_key(self, wrapped_data_key: str, actor: str, request_id: str) -> None:
+        self.trigger_event(
+            self.DataKeyRewrapped,
+            wrapped_data_key=wrapped_data_key,
+            actor=actor,
+            request_id=request_id,
+        )
+
     def environment(self, slug: str) -> dict[str, str]:
         if slug not in self.environments:
             raise NotFound(

@@ -1,4 +1,4 @@
-"""Command line: `python -m service serve` (default) or `python -m service rebuild`,
+"""Command line: `python -m service serve` (default), `rebuild`, `rotate-root-key`,
 and the operator commands of service/cli/ (`project`, `sync`, `emulator`, ...)."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import signal
 import sys
 from dataclasses import replace
 
-from adapters.envelope import RootKeyError
 from service.cli import add_commands
 from service.config import Config, ConfigError
 
@@ -30,6 +29,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "rebuild",
             "rebuild the secret_syncs view from the event log, while the service "
             "serves (--offline: empty it and replay, service stopped)",
+        ),
+        (
+            "rotate-root-key",
+            "re-wrap every data key and the store key by the primary root key, while "
+            "the service serves (docs/keys.md)",
         ),
     ):
         command = sub.add_parser(name, help=text, description=text)
@@ -78,20 +82,33 @@ def main(argv: list[str] | None = None) -> None:
     if getattr(args, "cli_handler", None):  # an operator command: no server, no logging setup
         raise SystemExit(args.cli_handler(args))
     from service.logs import setup_logging
-    from service.rebuild import rebuild, rebuild_online
 
     config = configure(args)
     listener = setup_logging(config.log_level, config.log_format)
     try:
-        if args.command == "rebuild":
-            (rebuild if args.offline else rebuild_online)(config)
-        else:
-            serve(config)
-    except (ConfigError, RootKeyError) as refused:  # a setting, not a bug: no traceback
-        logging.getLogger("secretsync.server").error("cannot start: %s", refused)
-        raise SystemExit(2) from None
+        raise SystemExit(run(args, config))
     finally:
         listener.stop()  # flushes what is queued
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    """The server's commands; a store or key that cannot be used is one clear line."""
+    from adapters.envelope import RootKeyError
+    from adapters.store_cipher import StoreEncryptionError
+    from service.rebuild import rebuild, rebuild_online
+    from service.rotation import rotate_root_key
+
+    try:
+        if args.command == "rebuild":
+            (rebuild if args.offline else rebuild_online)(config)
+        elif args.command == "rotate-root-key":
+            return 0 if rotate_root_key(config).remaining == 0 else 1
+        else:
+            serve(config)
+    except (ConfigError, RootKeyError, StoreEncryptionError) as error:  # a setting, not a bug
+        logging.getLogger("secretsync").error("cannot start: %s", error)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ class Config:
     job_lease_seconds: float = 300.0
     root_key: str = ""  # base64 of 32 bytes; never logged
     root_key_file: str = ""
+    # Older root keys still read during a rotation (docs/keys.md): comma-separated.
+    old_root_keys: str = ""
+    old_root_key_files: str = ""
     # /metrics over HTTP; "" is off, the default for servers built in code (tests).
     # The command line serves it on DEFAULT_METRICS_LISTEN unless told "off".
     metrics_listen: str = ""
@@ -76,6 +79,8 @@ class Config:
             ),
             root_key=env.get("SECRET_SYNC_ROOT_KEY", ""),
             root_key_file=env.get("SECRET_SYNC_ROOT_KEY_FILE", ""),
+            old_root_keys=env.get("SECRET_SYNC_OLD_ROOT_KEYS", ""),
+            old_root_key_files=env.get("SECRET_SYNC_OLD_ROOT_KEY_FILES", ""),
             metrics_listen=metrics_listen(
                 env.get("SECRET_SYNC_METRICS_LISTEN", DEFAULT_METRICS_LISTEN)
             ),
@@ -113,6 +118,15 @@ class Config:
         return bool(self.jwt_public_key_file or self.jwt_jwks_file)
 
     def load_root_key(self) -> RootKey:
+        """The primary root key, with the older keys that are still read."""
+        root_key = self._primary_root_key()
+        for text in _listed(self.old_root_keys):
+            root_key.add_old(RootKey.from_text(text))
+        for name in _listed(self.old_root_key_files):
+            root_key.add_old(RootKey.from_file(Path(name), create=False))
+        return root_key
+
+    def _primary_root_key(self) -> RootKey:
         """The root key: given, from its file, or (development mode only) made once."""
         if self.root_key:
             return RootKey.from_text(self.root_key)
@@ -140,6 +154,10 @@ class Config:
             netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
             return parts._replace(netloc=netloc).geturl()
         return self.database_url
+
+
+def _listed(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def metrics_listen(value: str) -> str:

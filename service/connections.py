@@ -130,6 +130,25 @@ class AzureConnections(Application[UUID]):
         index.remove(connection.name)
         self.save(connection, claim, index)
 
+    @retried
+    def rewrap_key(self, connection_id: UUID, ctx: CallContext) -> bool:
+        """Re-wrap the connection's data key by the primary root key (a rotation, also of
+        deleted connections); False if it already was."""
+        connection = self.repository.get(connection_id)
+        assert isinstance(connection, AzureConnection)
+        if self.root_key.is_primary(connection.wrapped_key):
+            return False
+        wrapped = azure_credentials.rewrap_credentials_key(
+            self.root_key, str(connection.id), connection.wrapped_key
+        )
+        connection.rewrap_key(wrapped, ctx.actor, ctx.request_id)
+        self.save(connection)
+        return True
+
+    def key_is_primary(self, connection_id: UUID) -> bool:
+        connection = self.repository.get(connection_id)
+        return self.root_key.is_primary(connection.wrapped_key)  # type: ignore[attr-defined]
+
     # --- queries -------------------------------------------------------------------
 
     def get(self, connection_id: str, field_name: str = "connection_id") -> AzureConnection:

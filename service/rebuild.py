@@ -28,6 +28,7 @@ from service.projection import (
 )
 from service.secret_syncs import SecretSyncs
 from service.server import open_sync_view, view_class
+from service.store_encryption import event_store_env
 
 NEXT_TRACKING = SecretSyncs.name + "#next"  # the new table's position, until the swap
 MAX_SWAPS = 100
@@ -38,7 +39,7 @@ log = logging.getLogger("secretsync.rebuild")
 
 def rebuild(config: Config, report_every: float = 1.0) -> int:
     """Empty the view and replay every event into it; return how many syncs it holds."""
-    app = SecretSyncs(env=config.persistence_env() | {"CREATE_TABLE": "false"})
+    app = SecretSyncs(env=event_store_env(config) | {"CREATE_TABLE": "false"})
     view = open_sync_view(config, reset=True)
     try:
         target = latest_sync_event(app.recorder)
@@ -53,7 +54,7 @@ def rebuild(config: Config, report_every: float = 1.0) -> int:
 
 def rebuild_online(config: Config, report_every: float = 1.0) -> int:
     """Build the view anew beside the live one, then swap it in; return its rows."""
-    app = SecretSyncs(env=config.persistence_env() | {"CREATE_TABLE": "false"})
+    app = SecretSyncs(env=event_store_env(config) | {"CREATE_TABLE": "false"})
     live = open_sync_view(config)
     fresh = open_next_view(config)
     syncs: dict[str, SecretSync] = {}  # the new table's syncs, kept across catch-ups

@@ -56,6 +56,23 @@ class SecretSources(Application[UUID]):
         self.save(registry, project)
         return project
 
+    @retried
+    def rewrap_data_key(self, project_id: UUID, ctx: CallContext) -> bool:
+        """Re-wrap the project's data key by the primary root key (a rotation); False if
+        it already was. Values stay sealed by the same data key."""
+        project = self.repository.get(project_id)
+        assert isinstance(project, Project)
+        if self.root_key.is_primary(project.wrapped_data_key):
+            return False
+        wrapped = self.root_key.rewrap_data_key(str(project.id), project.wrapped_data_key)
+        project.rewrap_data_key(wrapped, ctx.actor, ctx.request_id)
+        self.save(project)
+        return True
+
+    def data_key_is_primary(self, project_id: UUID) -> bool:
+        project = self.repository.get(project_id)
+        return self.root_key.is_primary(project.wrapped_data_key)  # type: ignore[attr-defined]
+
     def list_projects(
         self,
         after_slug: str = "",

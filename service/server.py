@@ -57,6 +57,7 @@ from service.secret_syncs import SecretSyncs
 from service.service_tokens import ServiceTokens
 from service.servicer import SecretSyncServicer
 from service.source_servicer import SecretSourceServicer
+from service.store_encryption import derived_store_key, encryption_env, refuse_unencrypted
 from service.token_servicer import TokenServicer
 from service.vaults import ConnectionVaults
 from service.worker import SyncWorker
@@ -127,7 +128,9 @@ class SecretSyncServer:
         root_key = config.load_root_key()
         env = config.persistence_env()
         with tables_made_one_at_a_time(env):  # replicas may start together
+            env = env | encryption_env(env, root_key)  # the store key: in env only
             self._open(config, env, root_key)
+        self._refuse_unencrypted(config)
         self.port = 0
         self.projection_failed = False
         self._threads: list[threading.Thread] = []
@@ -178,6 +181,17 @@ class SecretSyncServer:
         self.health = health.HealthServicer()
         self.server = self._grpc_server(config)
 
+    def _refuse_unencrypted(self, config: Config) -> None:
+        applications = (self.app, self.sources, self.connections, self.tokens)
+        try:
+            refuse_unencrypted(config, applications)
+        except Exception:
+            for view in (self.view, self.source_changes.view):
+                view.datastore.close()  # type: ignore[attr-defined]
+            for application in applications:
+                application.close()
+            raise
+
     def _authenticator(self, config: Config) -> Authenticator | None:
         """Who is calling (docs/auth.md); None when authentication is off."""
         if not config.auth_required():  # refuses "off" outside development mode
@@ -203,7 +217,8 @@ class SecretSyncServer:
         return SQLiteIdempotencyStore(datastore)
 
     def _fingerprint_key(self) -> bytes:
-        return self.sources.root_key.derived_key("request-fingerprints")
+        # From the store key: replicas mid-rotation (other primaries) must agree.
+        return derived_store_key(self.app.env, "request-fingerprints")
 
     def _grpc_server(self, config: Config) -> grpc.Server:
         """The gRPC server with our three services, health and reflection."""

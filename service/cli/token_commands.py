@@ -92,9 +92,12 @@ def bootstrap(args: argparse.Namespace) -> int:
     """An admin token written straight to the store (for a fresh install)."""
     from dataclasses import replace
 
+    from adapters.envelope import RootKeyError
+    from adapters.store_cipher import StoreEncryptionError
     from service.call_context import CallContext, new_request_id
     from service.config import Config
     from service.service_tokens import ServiceTokens
+    from service.store_encryption import event_store_env, refuse_unencrypted
     from service.token_servicer import token_to_proto
 
     config = Config.from_env()
@@ -102,7 +105,11 @@ def bootstrap(args: argparse.Namespace) -> int:
         config = replace(config, database_url=args.database_url)
     if args.grant:
         raise CliError("--bootstrap makes an admin token: leave out --grant")
-    tokens = ServiceTokens(env=config.persistence_env())
+    try:
+        tokens = ServiceTokens(env=event_store_env(config))  # needs the root key
+        refuse_unencrypted(config, [tokens])
+    except (RootKeyError, StoreEncryptionError) as error:
+        raise CliError(f"cannot open the store: {error}") from None
     try:
         record, token = tokens.create(
             args.name or "bootstrap-admin",

@@ -105,3 +105,37 @@ def test_bookkeeping_is_not_described():
     folder = Folder.create(str(uuid.uuid4()), "dev", "/", "anonymous", "r-1")
     folder.add_child("/app", "anonymous", "r-2")
     assert describe(folder.collect_events()[-1]) is None
+
+
+def test_a_rewrap_description_names_the_root_key_only():
+    wrapped = f"ab12cd34.{MARK}"
+    project = Project.create(uuid.uuid4(), "Shop", "shop", "00000000.old", "anonymous", "r-1")
+    project.rewrap_data_key(wrapped, "rotate-root-key", "r-2")
+    connection = AzureConnection.create(
+        uuid.uuid4(),
+        project_id=str(project.id),
+        name="prod",
+        description="",
+        cloud="public",
+        auth_method=AuthMethod.MANAGED_IDENTITY,
+        tenant_id="",
+        client_id="",
+        authority_host="",
+        wrapped_key="00000000.old",
+        sealed_credentials=MARK,
+        actor="anonymous",
+        request_id="r-1",
+    )
+    connection.rewrap_key(wrapped, "rotate-root-key", "r-3")
+    rewraps = [project.collect_events()[-1], connection.collect_events()[-1]]
+    assert project.wrapped_data_key == connection.wrapped_key == wrapped
+    entries = [describe(event) for event in rewraps]
+    assert [e.event_type for e in entries if e] == [
+        "project.data_key_rewrapped",
+        "connection.key_rewrapped",
+    ]
+    for entry in entries:
+        assert entry is not None
+        assert entry.summary == {"details": {"root_key_id": "ab12cd34"}}
+        assert entry.actor == "rotate-root-key"
+        assert MARK not in json.dumps(entry.__dict__)

@@ -18,12 +18,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from adapters.envelope import RootKey
 from domain.options import InitialSyncBehavior, JobKind
 from domain.rules import SyncSettings
 from domain.secret_sync import SecretSync
 from service.audit_log import open_audit_view
 from service.config import Config
 from service.secret_syncs import SecretSyncs
+from service.store_encryption import event_store_env
 from tests.bench.pg import schema_of
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -296,9 +298,13 @@ def _batches(total: int, size: int) -> Iterator[range]:
         yield range(start, min(total, start + size))
 
 
+BENCH_ROOT_KEY = RootKey.generate_text()  # the rebuild that reads them uses it too
+
+
 def write_sync_events(database_url: str, syncs: int, runs: int = 3, keys: int = 10) -> int:
     """`syncs` syncs of 1 + 3 x `runs` events each, saved in batches; events written."""
-    app = SecretSyncs(env=Config(database_url=database_url).persistence_env())
+    config = Config(database_url=database_url, root_key=BENCH_ROOT_KEY)
+    app = SecretSyncs(env=event_store_env(config))  # encrypted, as the service writes
     try:
         for batch in _batches(syncs, 100):
             app.save(*(_synced_sync(n, runs, keys) for n in batch))

@@ -27,6 +27,7 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
 from service.config import Config
 from service.rebuild import rebuild
+from tests.bench.history_data import BENCH_ROOT_KEY
 from tests.bench.load import LoadResult, median, percentile, run_load
 from tests.bench.pg import admin_connection, schema_of, stored_events
 from tests.bench.seed import unique_name
@@ -169,7 +170,7 @@ def timed_rebuild(database_url: str) -> tuple[float, float, int]:
     CPU seconds of this process meanwhile, and the syncs rebuilt."""
     start, cpu = time.perf_counter(), time.process_time()
     with contextlib.redirect_stderr(io.StringIO()):
-        syncs = rebuild(Config(database_url=database_url))
+        syncs = rebuild(Config(database_url=database_url, root_key=BENCH_ROOT_KEY))
     return time.perf_counter() - start, time.process_time() - cpu, syncs
 
 

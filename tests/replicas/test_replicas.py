@@ -32,12 +32,14 @@ from adapters.keyvault_emulator import KeyVaultEmulator
 from domain.secret_sync import SecretSync
 from service.config import Config
 from service.secret_syncs import SecretSyncs
+from service.store_encryption import event_store_env
 from tests.bench.servers import REPO, free_port
 from tests.conftest import create_request, new_project, postgres_schema_url
 from tests.emulator.conftest import emulator_connection, eventually
 
 SECRETS = 60
 LEASE_SECONDS = 3
+ROOT_KEY = RootKey.generate_text()  # the replicas', to read their (encrypted) events here
 ELECTED = "this replica now advances the projections"
 
 
@@ -78,7 +80,7 @@ def replicas(database_url, vault, tmp_path) -> Iterator[list[Replica]]:
         # Small pools: three processes must fit PostgreSQL's default 100 connections
         # beside the test's own (a leading replica holds about 30 with the defaults).
         "SECRET_SYNC_DATABASE_URL": database_url + "&pool_size=1&max_overflow=4",
-        "SECRET_SYNC_ROOT_KEY": RootKey.generate_text(),
+        "SECRET_SYNC_ROOT_KEY": ROOT_KEY,
         "SECRET_SYNC_CA_BUNDLE": str(vault.ca_path),
         "SECRET_SYNC_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
         "SECRET_SYNC_METRICS_LISTEN": "off",
@@ -106,7 +108,8 @@ def _start(env: dict[str, str], log: Path) -> Replica:
 
 
 def events_of(database_url: str, sync_id: str) -> list[SecretSync.Event]:
-    app = SecretSyncs(env=Config(database_url=database_url).persistence_env())
+    config = Config(database_url=database_url, root_key=ROOT_KEY)  # the replicas' key
+    app = SecretSyncs(env=event_store_env(config))
     try:
         return list(app.events.get(UUID(sync_id)))
     finally:

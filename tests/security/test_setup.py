@@ -68,6 +68,7 @@ def test_a_fresh_install_gets_its_first_admin_token_from_the_cli(database_url, t
     made = run_cli(
         "127.0.0.1:1",  # no server is asked
         "token", "create", "--bootstrap", "--database-url", database_url, "--output", "json",
+        env={"SECRET_SYNC_ROOT_KEY": TEST_ROOT_KEY},  # it writes to the encrypted store
     )
     assert made.code == 0, made.both
     answer = json.loads(made.out)

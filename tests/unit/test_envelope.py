@@ -146,7 +146,7 @@ def test_cipher_for_another_root_key_is_refused(root: RootKey) -> None:
 
 def test_wrapped_data_key_is_bound_to_its_project(root: RootKey) -> None:
     wrapped = root.new_wrapped_data_key(str(uuid.uuid4()))
-    with pytest.raises(InvalidTag):
+    with pytest.raises(RootKeyError, match="does not open"):
         root.cipher_for(str(uuid.uuid4()), wrapped)
 
 
@@ -154,6 +154,55 @@ def test_cipher_for_is_cached_per_project(root: RootKey) -> None:
     project_id = str(uuid.uuid4())
     wrapped = root.new_wrapped_data_key(project_id)
     assert root.cipher_for(project_id, wrapped) is root.cipher_for(project_id, wrapped)
+
+
+# --- the key ring: old keys unwrap, only the primary wraps ---------------------------
+
+
+def test_old_key_unwraps_and_rewrap_moves_onto_the_primary() -> None:
+    old_text, new_text = RootKey.generate_text(), RootKey.generate_text()
+    old = RootKey.from_text(old_text)
+    project_id = str(uuid.uuid4())
+    wrapped = old.new_wrapped_data_key(project_id)
+    sealed = old.cipher_for(project_id, wrapped).seal("value", "aad")
+
+    ring = RootKey.from_text(new_text)
+    ring.add_old(RootKey.from_text(old_text))
+    assert ring.key_ids == (ring.key_id, old.key_id)
+    assert not ring.is_primary(wrapped)
+    assert ring.cipher_for(project_id, wrapped).open(sealed, "aad") == "value"
+    assert ring.new_wrapped_data_key(project_id).startswith(ring.key_id + ".")
+
+    rewrapped = ring.rewrap_data_key(project_id, wrapped)
+    assert ring.is_primary(rewrapped)
+    # The data key is the same: what it sealed opens with the new key alone.
+    alone = RootKey.from_text(new_text)
+    assert alone.cipher_for(project_id, rewrapped).open(sealed, "aad") == "value"
+    with pytest.raises(RootKeyError, match="not configured"):
+        alone.cipher_for(project_id, wrapped)
+
+
+def test_unwrap_names_keys_by_id_only() -> None:
+    old_text = RootKey.generate_text()
+    wrapped = RootKey.from_text(old_text).wrap(b"k" * KEY_BYTES, b"aad")
+    ring = RootKey.from_text(RootKey.generate_text())
+    with pytest.raises(RootKeyError) as raised:
+        ring.unwrap(wrapped, b"aad", "the store key")
+    message = str(raised.value)
+    assert old_text not in message and wrapped.partition(".")[2] not in message
+    assert wrapped.partition(".")[0] in message
+
+
+def test_tampered_wrapped_key_is_refused() -> None:
+    ring = RootKey.from_text(RootKey.generate_text())
+    wrapped = ring.wrap(b"k" * KEY_BYTES, b"aad")
+    key_id, _, sealed = wrapped.partition(".")
+    flipped = sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1]
+    with pytest.raises(RootKeyError, match="does not open"):
+        ring.unwrap(f"{key_id}.{flipped}", b"aad", "x")
+    with pytest.raises(RootKeyError, match="does not open"):
+        ring.unwrap(wrapped, b"other aad", "x")
+    assert ring.unwrap(wrapped, b"aad", "x") == b"k" * KEY_BYTES
 
 
 # --- sealing --------------------------------------------------------------------------
