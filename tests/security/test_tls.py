@@ -11,7 +11,11 @@ Transport does not depend on the store: these servers run on SQLite only.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +33,9 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
 from service.config import Config
 from service.server import SecretSyncServer
 from service.tls import TlsConfigError, is_loopback
+from tests.cli.conftest import PYTHON, REPO, run_cli
 from tests.conftest import TEST_ROOT_KEY, event_count, start_server
+from tests.integration.test_process import free_port
 from tests.security.conftest import bearer, reason_of
 from tests.tls_helpers import ClientCert, Pki, make_pki, write_principals
 
@@ -90,6 +96,18 @@ def refusal(call: Any) -> tuple[grpc.StatusCode, str, str]:
 
 def actors(server: SecretSyncServer, project_id: str) -> list[str]:
     return [e.actor for e in server.sources.events.get(UUID(project_id))]
+
+
+def actors_in(database: Path, project_id: str) -> list[str]:
+    """The actors of a project's events, read from another process's SQLite store."""
+    from service.secret_sources import SecretSources
+
+    env = Config(database_url=f"sqlite:///{database}").persistence_env()
+    sources = SecretSources(env=env)
+    try:
+        return [e.actor for e in sources.events.get(UUID(project_id))]
+    finally:
+        sources.close()
 
 
 # --- who a certificate is -------------------------------------------------------------
@@ -344,6 +362,89 @@ def test_inconsistent_or_unusable_settings_refuse_to_start(tmp_path: Path):
             SecretSyncServer(_config(tmp_path, auth="required", **fields))
         assert expected in str(refused.value), (expected, str(refused.value))
         assert "not really" not in str(refused.value)
+
+
+# --- the CLI and the command ----------------------------------------------------------
+
+
+def test_the_cli_talks_mutual_tls_with_flags_or_environment(mtls: Mtls):
+    target = f"127.0.0.1:{mtls.server.port}"
+    client = ["--ca-file", str(mtls.pki.ca_path), "--cert-file", str(mtls.client.cert_path),
+              "--key-file", str(mtls.client.key_path)]  # fmt: skip
+    slug = "cli-" + uuid.uuid4().hex[:8]
+    made = run_cli(target, "project", "create", "--name", "C", "--slug", slug,
+                   "--output", "json", *client)  # fmt: skip
+    assert made.code == 0, made.both
+    assert actors(mtls.server, json.loads(made.out)["id"]) == ["ci-deployer"]
+
+    env = {"SECRET_SYNC_CA_FILE": str(mtls.pki.ca_path),
+           "SECRET_SYNC_CERT_FILE": str(mtls.client.cert_path),
+           "SECRET_SYNC_KEY_FILE": str(mtls.client.key_path)}  # fmt: skip
+    listed = run_cli(target, "project", "list", "--output", "json", env=env)
+    assert listed.code == 0, listed.both
+    assert slug in listed.out
+
+    plain = run_cli(target, "project", "list")  # no TLS: the handshake never happens
+    assert plain.code == 1 and "UNAVAILABLE" in plain.err
+    half = run_cli(target, "project", "list", "--cert-file", str(mtls.client.cert_path))
+    assert half.code == 2 and "go together" in half.err
+    assert "PRIVATE KEY" not in made.both + listed.both + plain.both + half.both
+
+
+def serve_process(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """`python -m service serve` outside development mode, unless told --dev."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SECRET_SYNC_")},
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "gen")]),
+        "SECRET_SYNC_ROOT_KEY": TEST_ROOT_KEY,
+        "SECRET_SYNC_RUN_JOBS": "0",
+        "SECRET_SYNC_METRICS_LISTEN": "off",
+    }
+    log_path = tmp_path / f"serve-{uuid.uuid4().hex[:6]}.log"
+    command = [str(PYTHON), "-m", "service", "serve",
+               "--database-url", f"sqlite:///{tmp_path}/process.sqlite", *flags]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)
+    return process, log_path
+
+
+def test_serve_with_tls_flags_runs_as_a_process(tmp_path: Path):
+    pki = make_pki(tmp_path / "pki")
+    cert, key = pki.server_files()
+    principals = write_principals(
+        tmp_path / "principals.json", {CI_URI: {"principal": "ci-process", "grants": ADMIN}}
+    )
+    port = free_port()
+    process, log_path = serve_process(
+        tmp_path, "--listen", f"127.0.0.1:{port}", "--tls-cert-file", str(cert),
+        "--tls-key-file", str(key), "--tls-client-ca-file", str(pki.ca_path),
+        "--tls-client-principals-file", str(principals),
+    )  # fmt: skip
+    client = pki.client("ci", (CI_URI,))
+    try:
+        with pki.channel(port, client) as channel:
+            grpc.channel_ready_future(channel).result(timeout=60)
+            project_id = _eventually(lambda: create_project(channel))
+        assert actors_in(tmp_path / "process.sqlite", project_id) == ["ci-process"]
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as plain:
+            code, _, _ = refusal(lambda: create_project(plain))
+        assert code == grpc.StatusCode.UNAVAILABLE
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    log = log_path.read_text(errors="replace")
+    assert "TLS: server certificate CN=localhost" in log, log
+    assert "client certificates required (mutual TLS)" in log
+    assert "PRIVATE KEY" not in log and "PLAINTEXT" not in log
+
+
+def test_serve_refuses_plaintext_as_a_process(tmp_path: Path):
+    for flags in (("--listen", "127.0.0.1:0"), ("--dev", "--listen", "0.0.0.0:0")):
+        process, log_path = serve_process(tmp_path, *flags)
+        assert process.wait(timeout=60) != 0, flags
+        log = log_path.read_text(errors="replace")
+        assert "not starting: refusing to serve plaintext gRPC" in log, log
+        assert "Traceback" not in log
 
 
 # --- helpers ----------------------------------------------------------------------------
