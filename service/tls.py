@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -263,23 +263,18 @@ def certificate_identities(auth_context: AuthContext) -> tuple[str, ...]:
     return tuple(n.decode("utf-8", "replace") for n in names)
 
 
-@dataclass
 class TlsFiles:
     """The served TLS configuration, kept in step with the files."""
 
-    settings: TlsSettings
-    clock: Callable[[], float] = time.monotonic
-    loaded: Loaded = field(init=False)
-    _stamp: tuple[Any, ...] = field(init=False)
-    _checked_at: float = field(init=False)
-    _generation: int = field(init=False, default=0)
-    _served: int = field(init=False, default=0)
-    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self._stamp = self._file_stamp()
-        self.loaded = load(self.settings)  # bad files at start: the server refuses to start
-        self._checked_at = self.clock()
+    def __init__(self, settings: TlsSettings, clock: Callable[[], float] = time.monotonic):
+        self.settings = settings
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._stamp = self._file_stamp()  # before reading: a change while reading shows
+        self.loaded = load(settings)  # bad files at start: the server refuses to start
+        self._checked_at = clock()
+        self._generation = 0  # counts reloads
+        self._served = 0  # the generation gRPC was last handed
 
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(
