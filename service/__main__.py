@@ -45,10 +45,38 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if name == "serve":
             command.add_argument("--listen", help="host:port, default 127.0.0.1:50051")
             command.add_argument(
-                "--dev", action="store_true", help="development mode (loopback vaults allowed)"
+                "--dev",
+                action="store_true",
+                help="development mode (loopback vaults; plaintext gRPC on loopback)",
             )
+            add_tls_flags(command)
     add_commands(sub)
     return parser.parse_args(argv)
+
+
+TLS_FLAGS = {  # flag -> (Config field, help); the env variables are in docs/tls.md
+    "--tls-cert-file": ("tls_cert_file", "the server's certificate chain, PEM"),
+    "--tls-key-file": ("tls_key_file", "its private key, PEM"),
+    "--tls-client-ca-file": (
+        "tls_client_ca_file",
+        "CA certificates client certificates are verified against (mutual TLS)",
+    ),
+    "--tls-client-auth": ("tls_client_auth", "require (default with a client CA) or optional"),
+    "--tls-client-principals-file": (
+        "tls_client_principals_file",
+        "JSON: client certificate identity -> principal and grants",
+    ),
+}
+
+
+def add_tls_flags(command: argparse.ArgumentParser) -> None:
+    group = command.add_argument_group(
+        "transport security (env SECRET_SYNC_TLS_*; files are re-read when they change)"
+    )
+    for flag, (name, text) in TLS_FLAGS.items():
+        group.add_argument(
+            flag, dest=name, metavar="PATH" if flag.endswith("file") else None, help=text
+        )
 
 
 def configure(args: argparse.Namespace) -> Config:
@@ -59,6 +87,9 @@ def configure(args: argparse.Namespace) -> Config:
         config = replace(config, listen=args.listen)
     if getattr(args, "dev", False):
         config = replace(config, dev_mode=True)
+    for name, _ in TLS_FLAGS.values():
+        if getattr(args, name, None):
+            config = replace(config, **{name: getattr(args, name)})
     return config
 
 

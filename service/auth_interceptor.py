@@ -76,7 +76,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return None, None
         current_access.set(None)  # nothing of an earlier call on this thread
         try:
-            principal = self.authenticator.principal(context.invocation_metadata())
+            principal = self.authenticator.principal(
+                context.invocation_metadata(), context.auth_context()
+            )
             rule: Rule | None = RULES.get(method)
             if rule is None:
                 log.error("no permission rule for %s: refused", method)

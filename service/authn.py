@@ -4,6 +4,10 @@
 or a JWT (adapters/jwt_verifier.py). Anything else, or nothing, is UNAUTHENTICATED with
 a reason; the messages are fixed texts and never echo what was sent.
 
+Without a bearer token, a call over mutual TLS is its client certificate's principal
+(service/tls.py: the principals file); a call that carries a token is the token's, so a
+token always decides, whatever certificate the connection presented.
+
 A service token that worked is remembered for CACHE_SECONDS (keyed by its hash, never
 the token), so a busy caller does not read the event store on every call; revoking on
 this replica forgets it at once, other replicas refuse it within CACHE_SECONDS.
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from adapters.jwt_verifier import JwtRejected, JwtVerifier, looks_like_jwt
@@ -33,6 +37,9 @@ MAX_CREDENTIAL = 8192
 MISSING = Unauthenticated(
     "a bearer token is required in the 'authorization' metadata", TOKEN_MISSING
 )
+AuthContext = Mapping[str, Sequence[bytes]]
+# A call's TLS auth context -> its certificate's principal, None without a verified one.
+CertificatePrincipals = Callable[[AuthContext], Principal | None]
 
 
 class Authenticator:
@@ -41,15 +48,30 @@ class Authenticator:
         tokens: ServiceTokens,
         jwt: JwtVerifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        certificates: CertificatePrincipals | None = None,
     ) -> None:
         self.tokens = tokens
         self.jwt = jwt
+        self.certificates = certificates
         self.clock = clock
         self._cache: dict[str, tuple[float, Principal]] = {}  # token hash -> (until, who)
         self._lock = threading.Lock()
 
-    def principal(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> Principal:
-        return self.principal_of(bearer(metadata))
+    def principal(
+        self,
+        metadata: Sequence[tuple[str, str | bytes]] | None,
+        auth_context: AuthContext | None = None,
+    ) -> Principal:
+        """The bearer token's principal; without a token, the client certificate's."""
+        try:
+            credential = bearer(metadata)
+        except Unauthenticated as refused:
+            if refused is MISSING and self.certificates is not None and auth_context:
+                principal = self.certificates(auth_context)  # unknown: CERTIFICATE_UNKNOWN
+                if principal is not None:
+                    return principal
+            raise
+        return self.principal_of(credential)
 
     def principal_of(self, credential: str) -> Principal:
         if credential.startswith(PREFIX):

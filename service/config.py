@@ -54,6 +54,12 @@ class Config:
     jwt_public_key_file: str = ""
     jwt_jwks_file: str = ""
     jwt_leeway_seconds: float = 30.0
+    # Transport security (docs/tls.md); all empty: plaintext, development mode on loopback only.
+    tls_cert_file: str = ""  # the server's certificate chain, PEM
+    tls_key_file: str = ""  # its private key, PEM; never logged
+    tls_client_ca_file: str = ""  # set: mutual TLS, client certificates verified against it
+    tls_client_auth: str = ""  # "require" (the default with a client CA) or "optional"
+    tls_client_principals_file: str = ""  # JSON: certificate identity -> principal, grants
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -93,6 +99,11 @@ class Config:
             jwt_leeway_seconds=float(
                 env.get("SECRET_SYNC_JWT_LEEWAY_SECONDS", defaults.jwt_leeway_seconds)
             ),
+            tls_cert_file=env.get("SECRET_SYNC_TLS_CERT_FILE", ""),
+            tls_key_file=env.get("SECRET_SYNC_TLS_KEY_FILE", ""),
+            tls_client_ca_file=env.get("SECRET_SYNC_TLS_CLIENT_CA_FILE", ""),
+            tls_client_auth=env.get("SECRET_SYNC_TLS_CLIENT_AUTH", "").strip().lower(),
+            tls_client_principals_file=env.get("SECRET_SYNC_TLS_CLIENT_PRINCIPALS_FILE", ""),
         )
 
     def auth_required(self) -> bool:

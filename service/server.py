@@ -58,6 +58,7 @@ from service.service_tokens import ServiceTokens
 from service.servicer import SecretSyncServicer
 from service.source_servicer import SecretSourceServicer
 from service.store_encryption import derived_store_key, encryption_env, refuse_unencrypted
+from service.tls import TlsFiles, server_tls
 from service.token_servicer import TokenServicer
 from service.vaults import ConnectionVaults
 from service.worker import SyncWorker
@@ -125,6 +126,10 @@ class SecretSyncServer:
         self.config = config
         self.stopping = threading.Event()
         config.check_limits()
+        config.auth_required()  # refuses auth "off" outside development mode, first
+        # Before any store opens: refuses plaintext off loopback / outside development mode,
+        # and unusable certificate files.
+        self.tls: TlsFiles | None = server_tls(config)
         root_key = config.load_root_key()
         env = config.persistence_env()
         with tables_made_one_at_a_time(env):  # replicas may start together
@@ -207,7 +212,8 @@ class SecretSyncServer:
                     leeway_seconds=config.jwt_leeway_seconds,
                 )
             )
-        return Authenticator(self.tokens, verifier)
+        certificates = self.tls.principal_of if self.tls is not None else None
+        return Authenticator(self.tokens, verifier, certificates=certificates)
 
     def _idempotency(self) -> IdempotencyStore:
         """Request ids' first answers, kept in the view's database."""
@@ -284,7 +290,10 @@ class SecretSyncServer:
         return [row.name for row in rows]
 
     def start(self) -> int:
-        self.port = self.server.add_insecure_port(self.config.listen)
+        if self.tls is not None:
+            self.port = self.server.add_secure_port(self.config.listen, self.tls.credentials())
+        else:
+            self.port = self.server.add_insecure_port(self.config.listen)
         if not self.port:
             raise OSError(f"cannot listen on {self.config.listen}")
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -305,8 +314,24 @@ class SecretSyncServer:
             self.config.safe_database_url(),
             ", development mode" if self.config.dev_mode else "",
         )
+        self._log_transport()
         self._log_auth()
         return self.port
+
+    def _log_transport(self) -> None:
+        if self.tls is None:
+            log.warning(
+                "PLAINTEXT gRPC on %s (no SECRET_SYNC_TLS_CERT_FILE, development mode, loopback "
+                "only): calls and their credentials are not encrypted. Never like this with "
+                "real secrets.",
+                self.config.listen,
+            )
+            return
+        log.info(
+            "TLS: server certificate %s; %s",
+            self.tls.loaded.description,
+            self.tls.client_certificates(),
+        )
 
     def _log_auth(self) -> None:
         if self.authenticator is None:

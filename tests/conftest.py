@@ -22,6 +22,7 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 from adapters.envelope import RootKey
 from service.config import Config
 from service.server import SecretSyncServer
+from tests.tls_helpers import shared_pki
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SECRET_SYNC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -54,7 +55,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 def start_server(database_url: str, **overrides: object) -> SecretSyncServer:
     """A server in development mode: authentication is off unless the test turns it on
-    (auth="required"), or leaves development mode (dev_mode=False: see admin_channel)."""
+    (auth="required"), or leaves development mode (dev_mode=False: see admin_channel).
+    Outside development mode it must serve TLS: pass `**shared_pki().server_config()`
+    (tests/tls_helpers.py)."""
     config = Config(
         listen="127.0.0.1:0",
         database_url=database_url,
@@ -85,7 +88,8 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercepto
 
 
 def admin_channel(server: SecretSyncServer) -> grpc.Channel:
-    """A channel to a server with authentication on, every call carrying an admin token."""
+    """A channel to a server with authentication on, every call carrying an admin token;
+    over TLS trusting the shared test CA when the server serves TLS."""
     from datetime import timedelta
 
     from service.call_context import CallContext
@@ -97,7 +101,10 @@ def admin_channel(server: SecretSyncServer) -> grpc.Channel:
         timedelta(hours=1),
         CallContext("bootstrap", new_id()),
     )
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    if server.tls is not None:
+        channel = shared_pki().channel(server.port)
+    else:
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     return grpc.intercept_channel(channel, _Bearer(token))
 
 

@@ -22,7 +22,8 @@ Response = TypeVar("Response")
 
 
 class Client:
-    """Stubs of the three services over one insecure channel (the service has no TLS)."""
+    """Stubs of the services over one channel: TLS (docs/tls.md) when asked for, else
+    plaintext, which a server allows only on loopback in development mode."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.target: str = args.target
@@ -31,7 +32,7 @@ class Client:
         self.explicit_request_id: str = args.request_id
         self.timeout: float = args.timeout or DEFAULT_CALL_SECONDS
         self.watch_timeout: float | None = args.timeout
-        self.channel = grpc.insecure_channel(self.target)
+        self.channel = _channel(self.target, args)
         self.sources = source_grpc.SecretSourceServiceStub(self.channel)
         self.connections = connection_grpc.AzureConnectionServiceStub(self.channel)
         self.syncs = sync_grpc.SecretSyncServiceStub(self.channel)
@@ -55,6 +56,34 @@ class Client:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def _channel(target: str, args: argparse.Namespace) -> grpc.Channel:
+    """A TLS channel with --tls, --ca-file or a client certificate; else plaintext."""
+    ca_file = getattr(args, "ca_file", "")
+    cert_file = getattr(args, "cert_file", "")
+    key_file = getattr(args, "key_file", "")
+    if not (getattr(args, "tls", False) or ca_file or cert_file or key_file):
+        return grpc.insecure_channel(target)
+    if bool(cert_file) != bool(key_file):
+        raise CliError("--cert-file and --key-file go together (mutual TLS)")
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read_pem(ca_file, "--ca-file") if ca_file else None,
+        private_key=_read_pem(key_file, "--key-file") if key_file else None,
+        certificate_chain=_read_pem(cert_file, "--cert-file") if cert_file else None,
+    )
+    return grpc.secure_channel(target, credentials)
+
+
+def _read_pem(path: str, flag: str) -> bytes:
+    """A PEM file's bytes; errors name the file, never its content."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise CliError(f"cannot read the {flag} file {path}: {error.strerror}") from None
+    if b"-----BEGIN " not in data:
+        raise CliError(f"the {flag} file {path} is not PEM")
+    return data
 
 
 def _credential(token_file: str) -> str:

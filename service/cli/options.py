@@ -16,6 +16,10 @@ DEFAULT_TARGET = "127.0.0.1:50051"  # where `make run` listens
 TARGET_ENV = "SECRET_SYNC_TARGET"
 TOKEN_ENV = "SECRET_SYNC_TOKEN"
 TOKEN_FILE_ENV = "SECRET_SYNC_TOKEN_FILE"
+TLS_ENV = "SECRET_SYNC_TLS"
+CA_FILE_ENV = "SECRET_SYNC_CA_FILE"
+CERT_FILE_ENV = "SECRET_SYNC_CERT_FILE"
+KEY_FILE_ENV = "SECRET_SYNC_KEY_FILE"
 DEFAULT_CALL_SECONDS = 30.0
 
 # The type argparse gives `add_subparsers()`; spelled out for the register() functions.
@@ -40,6 +44,7 @@ def common_options() -> argparse.ArgumentParser:
         help=f"a file holding the bearer token (service token or JWT) sent with every call "
         f"(env {TOKEN_FILE_ENV}; or the token itself in env {TOKEN_ENV}; never a flag)",
     )
+    add_tls_options(group)
     group.add_argument(
         "--request-id",
         default="",
@@ -61,6 +66,26 @@ def common_options() -> argparse.ArgumentParser:
         "for `sync watch`: how long to watch, default no limit)",
     )
     return common
+
+
+def add_tls_options(group: argparse._ArgumentGroup) -> None:
+    """How to reach a server that serves TLS (docs/tls.md); none of them: plaintext,
+    which a server allows only on loopback in development mode."""
+    group.add_argument(
+        "--tls",
+        action="store_true",
+        default=os.environ.get(TLS_ENV, "").lower() in ("1", "true", "yes"),
+        help=f"use TLS, trusting the system's CAs (env {TLS_ENV}=1; implied by the flags below)",
+    )
+    for flag, env, text in (
+        ("--ca-file", CA_FILE_ENV, "CA certificates (PEM) the server's certificate is checked "
+         "against, instead of the system's"),
+        ("--cert-file", CERT_FILE_ENV, "this client's certificate (PEM) for mutual TLS"),
+        ("--key-file", KEY_FILE_ENV, "its private key (PEM)"),
+    ):  # fmt: skip
+        group.add_argument(
+            flag, default=os.environ.get(env, ""), metavar="PATH", help=f"{text} (env {env})"
+        )
 
 
 def group_parser(

@@ -98,6 +98,7 @@ def test_the_wheel_holds_every_generated_module_with_its_typed_stub(wheel):
             assert f"{PACKAGE_DIR}/{stem}{suffix}" in names
     assert {f"{PACKAGE_DIR}/py.typed", "hanzo/kms/secretsync/py.typed"} <= names
     assert "hanzo/kms/secretsync/errors.py" in names
+    assert "hanzo/kms/secretsync/channel.py" in names
     # hanzo and hanzo.kms stay namespace packages, open to other distributions.
     assert not {"hanzo/__init__.py", "hanzo/kms/__init__.py"} & names
     classes = {n.name for n in ast.walk(ast.parse(stub)) if isinstance(n, ast.ClassDef)}
@@ -110,7 +111,8 @@ def test_the_wheel_holds_every_generated_module_with_its_typed_stub(wheel):
     }
 
 
-def test_installed_into_a_fresh_environment_it_calls_a_real_server(wheel, service, tmp_path):
+def fresh_environment(wheel: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A venv with only the wheel installed: (its python, its site-packages)."""
     env = tmp_path / "env"
     run(sys.executable, "-m", "venv", "--without-pip", env)
     site = env / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
@@ -119,9 +121,14 @@ def test_installed_into_a_fresh_environment_it_calls_a_real_server(wheel, servic
     (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     run(sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
         "--target", site, wheel)
+    return env / "bin" / "python", site
+
+
+def test_installed_into_a_fresh_environment_it_calls_a_real_server(wheel, service, tmp_path):
+    python, site = fresh_environment(wheel, tmp_path)
 
     answer = json.loads(
-        run(env / "bin" / "python", "-c", DRIVER, f"127.0.0.1:{service.port}", cwd=tmp_path)
+        run(python, "-c", DRIVER, f"127.0.0.1:{service.port}", cwd=tmp_path)
     )
 
     assert Path(answer["module"]).is_relative_to(site)
@@ -129,3 +136,43 @@ def test_installed_into_a_fresh_environment_it_calls_a_real_server(wheel, servic
     assert answer["slug"] == "python-client"
     assert (answer["code"], answer["reason"]) == ("INVALID_ARGUMENT", "INVALID_ARGUMENT")
     assert answer["fields"] == ["id"]
+
+
+# The channel helper over mutual TLS, its certificate acting as an admin (docs/tls.md).
+TLS_DRIVER = """
+import sys
+from hanzo.kms.secretsync.channel import secure_channel
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
+
+target, ca, cert, key = sys.argv[1:5]
+with secure_channel(target, ca_file=ca, cert_file=cert, key_file=key) as channel:
+    stub = sgrpc.SecretSourceServiceStub(channel)
+    project = stub.CreateProject(sapi.CreateProjectRequest(name="T", slug="tls-client"),
+                                 timeout=10).project
+print(project.slug)
+"""
+
+
+def test_its_channel_helper_speaks_mutual_tls(wheel, tmp_path):
+    from tests.tls_helpers import make_pki, write_principals
+
+    pki = make_pki(tmp_path / "pki")
+    principals = write_principals(
+        tmp_path / "p.json",
+        {"spiffe://kms.test/app": {"principal": "app", "grants": [
+            {"project": "*", "actions": ["admin"]}]}},
+    )  # fmt: skip
+    server = start_server(
+        f"sqlite:///{tmp_path}/store.sqlite", dev_mode=False, auth="required",
+        tls_client_ca_file=str(pki.ca_path), tls_client_principals_file=str(principals),
+        **pki.server_config(),
+    )  # fmt: skip
+    try:
+        client = pki.client("app", ("spiffe://kms.test/app",))
+        python, _ = fresh_environment(wheel, tmp_path)
+        slug = run(python, "-c", TLS_DRIVER, f"127.0.0.1:{server.port}", pki.ca_path,
+                   client.cert_path, client.key_path, cwd=tmp_path)  # fmt: skip
+    finally:
+        server.stop(grace=1.0)
+    assert slug.strip() == "tls-client"

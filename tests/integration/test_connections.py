@@ -18,6 +18,7 @@ from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as api_grp
 from adapters.keyvault_emulator import KeyVaultEmulator
 from tests.conftest import admin_channel, start_server
 from tests.integration.test_canary import leaks, raw_store
+from tests.tls_helpers import shared_pki
 
 TENANT = "e1111111-0000-4000-8000-000000000001"
 CLIENT = "c1111111-0000-4000-8000-000000000001"
@@ -186,7 +187,8 @@ def test_client_secret_never_reaches_the_store(server, connections, database_url
 
 
 def test_authority_override_refused_outside_development_mode(database_url):
-    production = start_server(database_url, dev_mode=False)  # authentication required
+    # Authentication required, and TLS: plaintext is for development mode only.
+    production = start_server(database_url, dev_mode=False, **shared_pki().server_config())
     try:
         with admin_channel(production) as channel:
             stub = api_grpc.AzureConnectionServiceStub(channel)
