@@ -6,6 +6,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -144,19 +145,23 @@ def settled(
     stub: AuditServiceStub, project_id: str, *event_types: str, count: int = 1
 ) -> list[pb.AuditEvent]:
     """The project's whole audit, oldest first, once it holds `count` events of each of
-    `event_types`. The audit follows the event store asynchronously, one follower per
-    application, so a change of one application may show before an earlier one of
-    another."""
+    `event_types` (a type named twice: twice as many). The audit follows the event store
+    asynchronously, one follower per application, so a change of one application may
+    show before an earlier one of another."""
+    needed = Counter(event_types)
     return poll(
         lambda: list_all(stub, project_id=project_id, order=pb.AUDIT_ORDER_OLDEST_FIRST),
         lambda events: all(
-            sum(e.event_type == wanted for e in events) >= count for wanted in event_types
+            sum(e.event_type == wanted for e in events) >= times * count
+            for wanted, times in needed.items()
         ),
         timeout=10,
     )
 
 
-ACTED = ("secret_sync.deleted", "secret.deleted", "connection.created")  # the last of each app
+# The last event of each application in act(). Two connections: the test project's own
+# (tests/conftest.py) and act()'s, which may show in either order.
+ACTED = ("secret_sync.deleted", "secret.deleted", "connection.created", "connection.created")
 
 
 class Stream:
