@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from typing import Any
 
-import psycopg
 from psycopg import errors as pg_errors
 
 from adapters.envelope import KEY_BYTES, RootKey
+from adapters.postgres_session import session
 
 TABLE = "secret_sync_store_key"
 WRAPPING_AAD = b"event-store-key"
@@ -102,16 +102,7 @@ def _database(env: dict[str, str]) -> Iterator[Run]:
 
 @contextmanager
 def _postgres_connection(env: dict[str, str]) -> Iterator[Run]:
-    with psycopg.connect(
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        dbname=env["POSTGRES_DBNAME"],
-        user=env["POSTGRES_USER"],
-        password=env.get("POSTGRES_PASSWORD") or None,
-        autocommit=True,
-        connect_timeout=10,
-        application_name="secretsync-store-key",
-    ) as db:
+    with session(env, "store-key") as db:
 
         def run(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
             cursor = db.execute(sql, params)

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 
 import psycopg
 
+from adapters.postgres_session import session
+
 log = logging.getLogger("secretsync.leadership")
 CHECK_SECONDS = 1.0
 
@@ -31,20 +33,6 @@ def lock_key(dbname: str, schema: str, purpose: str = "projections") -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def connect(env: dict[str, str], purpose: str) -> psycopg.Connection[tuple[object, ...]]:
-    """A connection of its own, outside the library's pools (a session for locks)."""
-    return psycopg.connect(
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        dbname=env["POSTGRES_DBNAME"],
-        user=env["POSTGRES_USER"],
-        password=env.get("POSTGRES_PASSWORD") or None,
-        autocommit=True,
-        connect_timeout=5,
-        application_name=f"secretsync-{purpose}",
-    )
-
-
 @contextmanager
 def tables_made_one_at_a_time(env: dict[str, str]) -> Iterator[None]:
     """Replicas starting together would race to make the same tables, and PostgreSQL's
@@ -53,7 +41,7 @@ def tables_made_one_at_a_time(env: dict[str, str]) -> Iterator[None]:
         yield
         return
     key = lock_key(env["POSTGRES_DBNAME"], env.get("POSTGRES_SCHEMA", "public"), "tables")
-    with connect(env, "setup") as connection:
+    with session(env, "setup") as connection:
         connection.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             yield
@@ -122,7 +110,7 @@ class Leadership:
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
-            self._connection = connect(self.env, "leadership")
+            self._connection = session(self.env, "leadership")
         return self._connection
 
     def _close(self) -> None:

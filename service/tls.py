@@ -14,7 +14,6 @@ listen address (`check_plaintext`).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 
 from domain.errors import Unauthenticated
 from domain.permissions import Principal, check_principal, parse_grants
+from domain.rules import is_loopback as is_loopback_host
 from service.config import Config, ConfigError
 
 log = logging.getLogger("secretsync.tls")
@@ -126,13 +126,7 @@ def listen_host(listen: str) -> str:
 
 def is_loopback(listen: str) -> bool:
     """127.0.0.0/8, ::1 or localhost; never an empty host or 0.0.0.0 (every interface)."""
-    host = listen_host(listen).lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(listen_host(listen).lower())
 
 
 def check_plaintext(config: Config) -> None:
