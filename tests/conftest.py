@@ -71,7 +71,7 @@ def start_server(database_url: str, **overrides: object) -> SecretSyncServer:
     return server
 
 
-class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     """Adds `authorization: Bearer <token>` to every call of a channel."""
 
     def __init__(self, token: str) -> None:
@@ -105,7 +105,7 @@ def admin_channel(server: SecretSyncServer) -> grpc.Channel:
         channel = shared_pki().channel(server.port)
     else:
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
-    return grpc.intercept_channel(channel, _Bearer(token))
+    return grpc.intercept_channel(channel, Bearer(token))
 
 
 @pytest.fixture

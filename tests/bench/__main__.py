@@ -8,14 +8,18 @@ save loop, rounds alternated. Phase 3, the secret source on PostgreSQL: bulk set
 emulator (20 ms a request, Key Vault's throttling) beside the reference implementation's
 way. Phase 5, history on PostgreSQL: audit queries with 10 k and 1 M events, the
 rebuild against a raw read, writes with 1 and 3 replicas (tests/bench/history_phase.py).
-Progress goes to stderr. `--only sync` (or api, source, history) runs some phases and
-prints their report to stdout unless --output is given, so BENCHMARKS.md keeps the
-full run.
+Phase 6, what security costs: GetSecretSync on SQLite plaintext without authentication,
+with a service token, over TLS with a token, and over mutual TLS (security_bench.py).
+Progress goes to stderr. `--only sync` (or api, source, history, security) runs some
+phases and prints their report to stdout unless --output is given, so BENCHMARKS.md
+keeps the full run; with --replace-sections their sections replace the same sections
+of BENCHMARKS.md (or --output) and the rest of the file stays as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import tempfile
 import time
@@ -33,7 +37,9 @@ from tests.bench.history_phase import HistoryBench, run_history
 from tests.bench.history_report import history_goals, render_history
 from tests.bench.machine import machine_facts
 from tests.bench.pg import fresh_schema, wait_for_connection_slots
-from tests.bench.report import Timing, render, render_partial
+from tests.bench.report import Timing, render, render_partial, splice_sections
+from tests.bench.security_bench import bench_security
+from tests.bench.security_report import render_security
 from tests.bench.seed import create_sync, fetch_sync, project_with_folder
 from tests.bench.servers import REPO, ServerProcess, start_echo, start_ours
 from tests.bench.settings import Settings
@@ -46,7 +52,8 @@ from tests.bench.sync_report import render_sync, sync_goals
 # loop holds one per thread (16 at most).
 GET_PHASE_CONNECTIONS = 50
 CREATE_PHASE_CONNECTIONS = 70
-PHASES = ("api", "source", "sync", "history")  # api = phases 1 and 2 (Get, Create)
+# api = phases 1 and 2 (Get, Create); security = phase 6
+PHASES = ("api", "source", "sync", "history", "security")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ class Choice:
     phases: tuple[str, ...]
     sync_rounds: int
     to_stdout: bool  # a partial run without --output: do not overwrite BENCHMARKS.md
+    splice: bool  # a partial run whose sections replace theirs in the output file
+    command: str  # how this run was started, for sections that quote it
 
 
 def parse_args(argv: list[str]) -> tuple[Settings, Choice]:
@@ -69,13 +78,25 @@ def parse_args(argv: list[str]) -> tuple[Settings, Choice]:
         default=None,
         help="rounds of phase 4 (about 90 s each); default: --rounds",
     )
+    parser.add_argument(
+        "--replace-sections",
+        action="store_true",
+        help="with --only: put the phases' sections in place of theirs in BENCHMARKS.md"
+        " (or --output), keeping the rest; not with api (its sections are the file's frame)",
+    )
     args = parser.parse_args(argv)
     phases = tuple(p for p in PHASES if p in (args.only or PHASES))
     settings = Settings(
         args.rounds, args.warmup, args.seconds, args.output or REPO / "BENCHMARKS.md"
     )
-    to_stdout = args.output is None and phases != PHASES
-    return settings, Choice(phases, args.sync_rounds or args.rounds, to_stdout)
+    splice = args.replace_sections and phases != PHASES
+    if splice and "api" in phases:
+        parser.error("--replace-sections cannot be used with --only api")
+    to_stdout = args.output is None and phases != PHASES and not splice
+    command = " ".join([".venv/bin/python -m tests.bench", *map(shlex.quote, argv)])
+    if not argv:
+        command = "make bench"
+    return settings, Choice(phases, args.sync_rounds or args.rounds, to_stdout, splice, command)
 
 
 def say(text: str) -> None:
@@ -152,6 +173,15 @@ def sync_phase(rounds: int, workdir: Path) -> SyncBench:
     return bench_sync(SyncSettings(rounds=rounds), workdir, say)
 
 
+def security_phase(settings: Settings, workdir: Path, command: str) -> str:
+    """Phase 6 rendered: it quotes its own command and time, as it may be spliced."""
+    begun, clock = datetime.now(UTC), time.monotonic()
+    say("phase 6: what security costs, GetSecretSync with token, TLS, mutual TLS")
+    with ExitStack() as stack:
+        rows = bench_security(settings, workdir, lambda server: started(stack, server))
+    return render_security(rows, settings, command, begun, time.monotonic() - clock)
+
+
 def main(argv: list[str] | None = None) -> None:
     settings, choice = parse_args(sys.argv[1:] if argv is None else argv)
     begun, clock = datetime.now(UTC), time.monotonic()
@@ -164,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     waits: list[float] = []
     api, source, sync = None, None, None
     history: HistoryBench | None = None
+    security = ""
     with tempfile.TemporaryDirectory(prefix="secretsync-bench-") as tmp:
         if "api" in choice.phases:
             api = (*get_phase(settings, Path(tmp), waits), create_phase(settings, Path(tmp), waits))
@@ -173,6 +204,8 @@ def main(argv: list[str] | None = None) -> None:
             sync = sync_phase(choice.sync_rounds, Path(tmp))
         if "history" in choice.phases:
             history = run_history(settings, Path(tmp), waits, say)
+        if "security" in choice.phases:
+            security = security_phase(settings, Path(tmp), choice.command)
     timing = Timing(begun, time.monotonic() - clock, sum(waits))
     goals: Sequence[str] = [
         *(sync_goals(sync) if sync else ()),
@@ -185,8 +218,11 @@ def main(argv: list[str] | None = None) -> None:
     markdown += render_source(source) if source else ""
     markdown += render_sync(sync) if sync else ""
     markdown += render_history(history, settings.rounds) if history else ""
+    markdown += security
     if choice.to_stdout:
         print(markdown)
+    elif choice.splice:
+        settings.output.write_text(splice_sections(settings.output.read_text(), markdown))
     else:
         settings.output.write_text(markdown)
     say(f"wrote {where} in {time.monotonic() - clock:.0f} s")

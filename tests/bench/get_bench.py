@@ -18,6 +18,8 @@ class GetTarget:
     label: str
     server: ServerProcess
     sync_id: str
+    # Sent with every call, e.g. (("authorization", "Bearer sst_..."),); none by default.
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def bench_get(
 ) -> list[GetRow]:
     """Each round runs every (concurrency, server) pair once, servers alternating."""
     results: dict[tuple[str, int], list[LoadResult]] = {}
-    channels = {t.label: grpc.insecure_channel(t.server.target) for t in targets}
+    channels = {t.label: t.server.channel() for t in targets}
     try:
         for round_number in range(1, rounds + 1):
             for in_flight in in_flights:
@@ -53,7 +55,7 @@ def bench_get(
                     result = _one(target, channels[target.label], in_flight, warmup, duration)
                     results.setdefault((target.label, in_flight), []).append(result)
                     print(
-                        f"  get round {round_number} {target.label:<28} in-flight {in_flight:>2}:"
+                        f"  get round {round_number} {target.label:<32} in-flight {in_flight:>2}:"
                         f" {result.qps:7.0f} qps, p50 {result.percentile_ms(50):6.2f} ms,"
                         f" p99 {result.percentile_ms(99):6.2f} ms, errors {result.errors}",
                         file=sys.stderr,
@@ -69,8 +71,9 @@ def _one(
 ) -> LoadResult:
     stub = api_grpc.SecretSyncServiceStub(channel)
     request = api.GetSecretSyncRequest(id=target.sync_id)
+    metadata = target.metadata or None
     return run_load(
-        lambda: stub.GetSecretSync.future(request),
+        lambda: stub.GetSecretSync.future(request, metadata=metadata),
         in_flight,
         warmup,
         duration,

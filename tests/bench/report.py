@@ -348,3 +348,41 @@ def _caveats(facts: dict[str, str]) -> str:
             "",
         ]
     )
+
+
+def splice_sections(existing: str, sections: str) -> str:
+    """`existing` with each numbered top-level section of `sections` ("## 6. ...", up to
+    the next "## ") put in place of the section of the same number, or appended; the rest
+    of `existing` (header, goals, other sections) is kept as it was."""
+    kept = _blocks(existing)
+    for block in _blocks(sections):
+        number = _section_number(block)
+        if number is None:
+            continue
+        block = block.rstrip("\n") + "\n\n"  # a blank line before the next heading
+        at = next((i for i, old in enumerate(kept) if _section_number(old) == number), None)
+        if at is None:
+            kept[-1] = kept[-1].rstrip("\n") + "\n\n"
+            kept.append(block)
+        else:
+            kept[at] = block
+    return "".join(kept).rstrip("\n") + "\n"
+
+
+def _blocks(markdown: str) -> list[str]:
+    """The text before the first "## " heading, then one string per "## " section."""
+    blocks: list[str] = [""]
+    for line in markdown.splitlines(keepends=True):
+        if line.startswith("## "):
+            blocks.append("")
+        blocks[-1] += line
+    if not blocks[-1].endswith("\n"):
+        blocks[-1] += "\n"
+    return blocks
+
+
+def _section_number(block: str) -> str | None:
+    first = block.split(" ", 2)
+    if block.startswith("## ") and len(first) > 1 and first[1].rstrip(".").isdigit():
+        return first[1].rstrip(".")
+    return None

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -40,10 +41,19 @@ class ServerProcess:
     port: int
     log_path: Path
     log_file: IO[bytes] | None = field(repr=False, default=None)
+    # A TLS server: channel credentials trusting its CA (and, for mutual TLS, presenting
+    # a client certificate). None: plaintext.
+    credentials: grpc.ChannelCredentials | None = field(repr=False, default=None)
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def channel(self) -> grpc.Channel:
+        """A new channel to the server: TLS with `credentials` when set, else plaintext."""
+        if self.credentials is None:
+            return grpc.insecure_channel(self.target)
+        return grpc.secure_channel(self.target, self.credentials)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the process has used so far (Linux /proc)."""
@@ -52,7 +62,7 @@ class ServerProcess:
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        with grpc.insecure_channel(self.target) as channel:
+        with self.channel() as channel:
             while True:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"{self.label} exited at start:\n{self.log_tail()}")
@@ -78,7 +88,13 @@ class ServerProcess:
             self.log_file.close()
 
 
-def _spawn(label: str, args: list[str], env: dict[str, str], workdir: Path) -> ServerProcess:
+def _spawn(
+    label: str,
+    args: list[str],
+    env: dict[str, str],
+    workdir: Path,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> ServerProcess:
     port = free_port()
     log_path = workdir / f"{label.replace(' ', '_').replace('/', '_')}.log"
     log_file = log_path.open("wb")
@@ -86,7 +102,7 @@ def _spawn(label: str, args: list[str], env: dict[str, str], workdir: Path) -> S
     process = subprocess.Popen(
         [sys.executable, *args], cwd=REPO, env=env, stdout=log_file, stderr=log_file
     )
-    server = ServerProcess(label, process, port, log_path, log_file)
+    server = ServerProcess(label, process, port, log_path, log_file, credentials)
     try:
         server.wait_ready()
     except BaseException:
@@ -95,22 +111,35 @@ def _spawn(label: str, args: list[str], env: dict[str, str], workdir: Path) -> S
     return server
 
 
-def start_ours(label: str, database_url: str, log_level: str, workdir: Path) -> ServerProcess:
+def start_ours(
+    label: str,
+    database_url: str,
+    log_level: str,
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    credentials: grpc.ChannelCredentials | None = None,
+) -> ServerProcess:
     """`python -m service serve --dev` on a free port, with a fresh root key.
 
     Development mode with authentication off: the benchmarks call without credentials.
+    `env` overrides variables (e.g. SECRET_SYNC_AUTH, or SECRET_SYNC_ROOT_KEY to open a
+    store made beforehand), `args` are more `serve` flags (e.g. --tls-cert-file), and
+    `credentials` are how clients, `wait_ready` included, reach a TLS server.
     """
-    env = {
+    full_env = {
         **os.environ,
         "SECRET_SYNC_LOG_LEVEL": log_level,
         # These benchmarks measure the API; no vault is there for jobs to reach.
         "SECRET_SYNC_RUN_JOBS": "0",
         "SECRET_SYNC_AUTH": "off",
         "SECRET_SYNC_ROOT_KEY": RootKey.generate_text(),
+        **(env or {}),
     }
-    args = ["-m", "service", "serve", "--dev", "--listen", "127.0.0.1:{PORT}",
-            "--database-url", database_url]
-    return _spawn(label, args, env, workdir)
+    full_args = ["-m", "service", "serve", "--dev", "--listen", "127.0.0.1:{PORT}",
+                 "--database-url", database_url, *args]
+    return _spawn(label, full_args, full_env, workdir, credentials)
 
 
 def start_echo(label: str, response: bytes, workdir: Path) -> ServerProcess:
