@@ -25,18 +25,24 @@ from domain.errors import Unauthenticated
 from domain.permissions import Principal
 from domain.service_token import PREFIX, token_hash
 from service.service_tokens import (
-    INVALID,
     TOKEN_EXPIRED,
     TOKEN_MISSING,
     ServiceTokens,
+    invalid,
 )
 
 CACHE_SECONDS = 2.0
 CACHE_SIZE = 10_000
 MAX_CREDENTIAL = 8192
-MISSING = Unauthenticated(
-    "a bearer token is required in the 'authorization' metadata", TOKEN_MISSING
-)
+
+
+def missing() -> Unauthenticated:
+    """A new error each time (see service_tokens.invalid)."""
+    return Unauthenticated(
+        "a bearer token is required in the 'authorization' metadata", TOKEN_MISSING
+    )
+
+
 AuthContext = Mapping[str, Sequence[bytes]]
 # A call's TLS auth context -> its certificate's principal, None without a verified one.
 CertificatePrincipals = Callable[[AuthContext], Principal | None]
@@ -66,7 +72,7 @@ class Authenticator:
         try:
             credential = bearer(metadata)
         except Unauthenticated as refused:
-            if refused is MISSING and self.certificates is not None and auth_context:
+            if refused.reason == TOKEN_MISSING and self.certificates is not None and auth_context:
                 principal = self.certificates(auth_context)  # unknown: CERTIFICATE_UNKNOWN
                 if principal is not None:
                     return principal
@@ -82,8 +88,8 @@ class Authenticator:
             except JwtRejected as rejected:
                 if rejected.expired:
                     raise Unauthenticated("the bearer token has expired", TOKEN_EXPIRED) from None
-                raise INVALID from None
-        raise INVALID
+                raise invalid() from None
+        raise invalid()
 
     def forget(self) -> None:
         """Drop every remembered token (a token was revoked here)."""
@@ -108,16 +114,16 @@ class Authenticator:
 
 
 def bearer(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
-    """The credential of the call's `authorization` metadata: MISSING or INVALID if none."""
+    """The credential of the `authorization` metadata; else TOKEN_MISSING or TOKEN_INVALID."""
     values = [v for k, v in metadata or () if k == "authorization"]
     if not values:
-        raise MISSING
+        raise missing()
     if len(values) > 1 or not isinstance(values[0], str):
-        raise INVALID
+        raise invalid()
     scheme, _, credential = values[0].strip().partition(" ")
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential:
-        raise MISSING if not values[0].strip() else INVALID
+        raise missing() if not values[0].strip() else invalid()
     if len(credential) > MAX_CREDENTIAL or " " in credential:
-        raise INVALID
+        raise invalid()
     return credential

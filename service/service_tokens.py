@@ -32,7 +32,12 @@ TOKEN_MISSING = "TOKEN_MISSING"
 TOKEN_INVALID = "TOKEN_INVALID"
 TOKEN_EXPIRED = "TOKEN_EXPIRED"
 TOKEN_REVOKED = "TOKEN_REVOKED"
-INVALID = Unauthenticated("the bearer token is not valid", TOKEN_INVALID)
+
+
+def invalid() -> Unauthenticated:
+    """A new error each time: raising one shared instance would chain every raise's
+    traceback onto it, keeping frames (and the credentials in them) alive for good."""
+    return Unauthenticated("the bearer token is not valid", TOKEN_INVALID)
 
 
 class ServiceTokens(Application[UUID]):
@@ -106,16 +111,16 @@ class ServiceTokens(Application[UUID]):
         """The token record a presented token proves; UNAUTHENTICATED when it does not work.
 
         The hash is checked before anything else is told: a made-up token with a real
-        id is INVALID, not REVOKED or EXPIRED."""
+        id is TOKEN_INVALID, not TOKEN_REVOKED or TOKEN_EXPIRED."""
         token_id = token_id_of(presented)
         if token_id is None:
-            raise INVALID
+            raise invalid()
         try:
             token = self.repository.get(token_id)
         except AggregateNotFoundError:
-            raise INVALID from None
+            raise invalid() from None
         if not isinstance(token, ServiceToken) or not token.proves(presented):
-            raise INVALID
+            raise invalid()
         if token.revoked_at is not None:
             raise Unauthenticated("the bearer token was revoked", TOKEN_REVOKED)
         if token.expired(now or datetime.now(UTC)):

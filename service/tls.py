@@ -38,9 +38,15 @@ CHECK_SECONDS = 1.0  # how often, at most, the files' mtimes are looked at
 MAX_FILE_BYTES = 1024 * 1024
 MAX_IDENTITY = 1024
 CERTIFICATE_UNKNOWN = "CERTIFICATE_UNKNOWN"
-UNKNOWN_CERTIFICATE = Unauthenticated(
-    "the client certificate is not mapped to a principal", CERTIFICATE_UNKNOWN
-)
+
+
+def unknown_certificate() -> Unauthenticated:
+    """A new error each time (see service_tokens.invalid)."""
+    return Unauthenticated(
+        "the client certificate is not mapped to a principal", CERTIFICATE_UNKNOWN
+    )
+
+
 AuthContext = Mapping[str, Sequence[bytes]]
 
 
@@ -300,7 +306,7 @@ class TlsFiles:
 
     def principal_of(self, auth_context: AuthContext) -> Principal | None:
         """The principal a verified client certificate maps to; None without one;
-        UNKNOWN_CERTIFICATE when its identity is not in the principals file."""
+        CERTIFICATE_UNKNOWN when its identity is not in the principals file."""
         if not self.settings.requires_client_certificate:
             return None  # only `require` makes gRPC verify what a client presents
         identities = certificate_identities(auth_context)
@@ -311,7 +317,7 @@ class TlsFiles:
         for identity in identities:
             if identity in principals:
                 return principals[identity]
-        raise UNKNOWN_CERTIFICATE
+        raise unknown_certificate()
 
     def refresh(self) -> None:
         """Reload when a file changed; at most one look every CHECK_SECONDS."""

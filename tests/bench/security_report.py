@@ -73,16 +73,6 @@ def render_security(
         "",
         *_summary(rows),
         "",
-        f"**Known defect in the {MTLS} row (found with this benchmark, 2026-11-29; drop this"
-        " note once fixed).** A call without a bearer token raises the module-level exception"
-        " instance `MISSING` of service/authn.py again, before the certificate is looked at;"
-        " re-raising one instance prepends the new frames to its `__traceback__`, so the chain"
-        " grows by two frames per token-less call and keeps those frames (and their locals)"
-        " alive for the life of the process (`INVALID` likewise for malformed credentials)."
-        " That is an unbounded leak whose cost grows with the token-less calls served; it,"
-        " not TLS, is what this row's extra CPU and p99 are made of: with the traceback"
-        " cleared before each raise (an experiment, not committed) mutual TLS measured the"
-        " same as TLS + service token.",
         "",
     ]
     return "\n".join(lines)

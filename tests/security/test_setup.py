@@ -15,6 +15,7 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
 
 from adapters.jwt_verifier import JwtRejected, JwtSettings, JwtVerifier
+from domain.errors import Unauthenticated
 from service.config import Config
 from service.server import SecretSyncServer
 from tests.cli.conftest import run_cli
@@ -147,3 +148,20 @@ def test_jwt_settings_must_name_issuer_audience_and_keys(tmp_path):
     ):
         with pytest.raises(ValueError):
             JwtVerifier(settings)
+
+
+def test_each_refusal_is_a_new_error_so_none_keeps_the_frames_of_earlier_calls():
+    """A shared exception instance raised on every call grows its traceback by each raise,
+    holding those calls' frames (and the credentials in them) for the process's life."""
+    import traceback
+
+    from service.authn import bearer
+
+    errors: list[Unauthenticated] = []
+    for _ in range(50):
+        for metadata in ([], [("authorization", "Basic abc")], [("authorization", "x y z")]):
+            with pytest.raises(Unauthenticated) as refused:
+                bearer(metadata)
+            errors.append(refused.value)
+    assert len({id(error) for error in errors}) == len(errors)
+    assert max(len(traceback.extract_tb(error.__traceback__)) for error in errors) <= 2
