@@ -1,0 +1,72 @@
+"""The canary: the end-to-end suite, run with marked secret values, client secrets and
+tokens, leaves none of them in the stores, the logs, the errors or the audit.
+
+How the run is made and searched: tests/canary/plugin.py and run.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.canary.run import Run, run_canary, search_run
+
+# The tests that go client → gRPC → service (→ worker → Azure SDK → emulator). Left
+# out: tests of the emulator alone and of the sync engine and Azure adapter called in
+# process (no gRPC call, so nothing to mark); process, replica, load and fuzz tests
+# (what they send is covered here; they would double the run's time).
+SUITE = [
+    "tests/emulator/test_end_to_end.py",
+    "tests/emulator/test_behaviours_end_to_end.py",
+    "tests/emulator/test_import_remove.py",
+    "tests/emulator/test_job_runner.py",
+    "tests/emulator/test_worker.py",
+    "tests/integration/test_source_api.py",
+    "tests/integration/test_source_syncs.py",
+    "tests/integration/test_connections.py",
+    "tests/integration/test_sync_connections.py",
+    "tests/integration/test_canary.py",
+    "tests/audit",
+    "tests/security",
+    "tests/cli",
+]
+# The least the run must have sent, by kind, for its silence to mean something (it
+# sends about twice as many: a run that stopped marking fails here).
+AT_LEAST = {
+    "secret value": 400,
+    "client secret": 100,
+    "emulator client secret": 30,
+    "vault value": 10,
+}
+AT_LEAST_CREDENTIALS = 20  # service tokens and JWTs
+
+
+def report(run: Run) -> str:
+    return f"marks {Counter(run.sent['marks'].values())}, credentials {len(run.credentials)}"
+
+
+@pytest.mark.timeout(600)
+def test_the_end_to_end_suite_leaks_no_marked_secret_anywhere(tmp_path: Path) -> None:
+    run = run_canary(tmp_path, [*SUITE, "-q", "-x"])
+    assert run.code == 0, run.output[-5000:]
+    sent = Counter(run.sent["marks"].values())
+    for kind, least in AT_LEAST.items():
+        assert sent[kind] >= least, report(run)
+    assert len(run.credentials) >= AT_LEAST_CREDENTIALS, report(run)
+    hits = search_run(run)
+    assert not hits, "\n".join(str(hit) for hit in hits[:30])
+
+
+@pytest.mark.timeout(120)
+def test_the_search_finds_what_a_leaky_service_leaves(tmp_path: Path) -> None:
+    planted = str(Path(__file__).with_name("planted_leaks.py"))
+    run = run_canary(tmp_path, [planted, "-q"])
+    assert run.code == 0, run.output[-5000:]
+    (value,) = run.marks_of("secret value")
+    found = {(hit.where.split("/")[1], hit.form) for hit in search_run(run) if hit.secret == value}
+    assert ("logs", "plain") in found  # a log line
+    assert ("logs", "base64") in found
+    assert ("answers.bin", "plain") in found  # an error message
+    assert any(where.startswith("test_a_leaky") and form == "hex" for where, form in found)
