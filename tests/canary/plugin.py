@@ -48,6 +48,7 @@ class Run:
         self.folder = folder
         self.marks = Marks()
         self.calls = 0
+        self.stores: set[str] = set()  # database URLs
         self._lock = threading.Lock()
         (folder / LOGS).mkdir(parents=True, exist_ok=True)
         (folder / POSTGRES).mkdir(exist_ok=True)
@@ -91,6 +92,7 @@ class Run:
             "credentials": sorted(self.marks.credentials),
             "unmarked": self.marks.unmarked,
             "calls": self.calls,
+            "stores": sorted(self.stores),
         }
         (self.folder / SENT).write_text(json.dumps(sent, indent=1))
 
@@ -223,6 +225,19 @@ def _record_tokens(run: Run, patch: pytest.MonkeyPatch) -> None:
     patch.setattr(ServiceTokens, "create", recorded)
 
 
+def _record_stores(run: Run, patch: pytest.MonkeyPatch) -> None:
+    """Every store a server of the run opens: the search must reach each one."""
+    from service.server import SecretSyncServer
+
+    init = SecretSyncServer.__init__
+
+    def recorded(self: SecretSyncServer, config: Any, *args: Any, **kwargs: Any) -> None:
+        run.stores.add(config.database_url)
+        init(self, config, *args, **kwargs)
+
+    patch.setattr(SecretSyncServer, "__init__", recorded)
+
+
 def _keep_postgres_rows(run: Run, patch: pytest.MonkeyPatch) -> None:
     """Each test schema's rows are written out before tests/conftest.py drops it."""
     import tests.conftest as shared
@@ -273,6 +288,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _intercept_channels(run, patch)
     _mark_the_emulator(run, patch)
     _record_tokens(run, patch)
+    _record_stores(run, patch)
     _keep_postgres_rows(run, patch)
     _active.append((run, patch, _log_everything(run)))
 

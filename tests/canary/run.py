@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.canary.plugin import DIR_ENV, SENT
+from tests.canary.plugin import DIR_ENV, POSTGRES, SENT
 from tests.canary.search import MIN_SECRET, Hit, Searcher, files_under
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +44,22 @@ class Run:
 
     def marks_of(self, kind: str) -> list[str]:
         return [m for m, k in self.sent["marks"].items() if k == kind]
+
+    def unsearched_stores(self) -> list[str]:
+        """Stores of the run the search does not reach: a SQLite file outside basetemp,
+        a PostgreSQL schema whose rows were not kept."""
+        basetemp = (self.folder / "basetemp").resolve()
+        missing = []
+        for url in self.sent["stores"]:
+            if url.startswith("sqlite:///"):
+                path = Path(url.removeprefix("sqlite:///")).resolve()
+                reached = path.is_relative_to(basetemp) and path.exists()
+            else:
+                schema = url.rsplit("schema=", 1)[1]
+                reached = (self.folder / "out" / POSTGRES / f"{schema}.bin").exists()
+            if not reached:
+                missing.append(url)
+        return missing
 
     @property
     def credentials(self) -> list[str]:
