@@ -32,8 +32,14 @@ class Marks:
     # Within a test, one value always gets the same mark: setting "1" twice must
     # still be "no change" to the service. A new test gets new marks.
     _memo: dict[str, str] = field(default_factory=dict)
-    _numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # Processes of one run share the run id (each unmarks what the others marked) and
+    # number their marks apart (tests/canary/recorder.py).
+    first: int = 1
+    _numbers: itertools.count = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._numbers = itertools.count(self.first)
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:

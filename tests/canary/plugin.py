@@ -1,15 +1,16 @@
 """pytest plugin of the canary run: `-p tests.canary.plugin`, active only when
 SECRET_SYNC_CANARY_DIR names a folder (so loading it elsewhere changes nothing).
 
-While the tests run unchanged, it
+While the tests run unchanged, it (with tests/canary/recorder.py)
 - marks every secret value and client secret the tests send over gRPC, and every
   value they put in the emulator's vault (tests/canary/marks.py), and takes the marks
   off what they read back, so their assertions hold;
 - records the service tokens the run makes and the bearer tokens it sends;
 - writes every error (message, details, trailers) and every answer, with its
-  legitimate secret fields blanked, to answers.bin; every log record of every logger,
-  at DEBUG, to logs/; each PostgreSQL schema's rows to postgres/ before it is dropped;
-- writes what to look for to sent.json at the end.
+  legitimate secret fields blanked, and every log record of every logger at DEBUG;
+- writes each PostgreSQL schema's rows to postgres/ before it is dropped;
+- has every Python subprocess the tests start do the same (tests/canary/site/);
+- writes what to look for to sent-*.json at the end.
 
 tests/canary/test_whole_suite.py then searches all of it, and the tests' basetemp
 (the SQLite stores), for any mark or credential.
@@ -17,228 +18,19 @@ tests/canary/test_whole_suite.py then searches all of it, and the tests' basetem
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import logging
 import os
-import secrets
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import grpc
 import pytest
-from google.protobuf.message import Message
 
-from tests.canary.marks import Marks
-from tests.canary.messages import credentials_in, map_strings, mark_secrets, without_secrets
+from tests.canary.recorder import DIR_ENV, POSTGRES, Patches, Run, start
 
-DIR_ENV = "SECRET_SYNC_CANARY_DIR"
-SENT = "sent.json"  # what to look for: never searched itself
-ANSWERS = "answers.bin"
-LOGS = "logs"
-POSTGRES = "postgres"
+SITE = Path(__file__).with_name("site")
+REPO = Path(__file__).resolve().parents[2]
 
 
-class Run:
-    """One canary run: its marks and where it writes what it saw."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.marks = Marks()
-        self.calls = 0
-        self.stores: set[str] = set()  # database URLs
-        self._lock = threading.Lock()
-        (folder / LOGS).mkdir(parents=True, exist_ok=True)
-        (folder / POSTGRES).mkdir(exist_ok=True)
-        self._answers = (folder / ANSWERS).open("ab")
-
-    def outgoing(self, details: grpc.ClientCallDetails, request: Message) -> Message:
-        """A marked copy of the request (the test's own object stays as it wrote it)."""
-        for key, value in details.metadata or ():
-            if key == "authorization" and isinstance(value, str):
-                self.marks.credential(value.removeprefix("Bearer ").strip())
-        copy = type(request)()
-        copy.CopyFrom(request)
-        mark_secrets(copy, self.marks.mark)
-        return copy
-
-    def answered(self, method: str, answer: Message) -> None:
-        for token in credentials_in(answer):
-            self.marks.credential(token)
-        blanked = without_secrets(answer)
-        self._write(method, blanked.SerializeToString() + str(blanked).encode())
-        map_strings(answer, self.marks.unmark)
-
-    def failed(self, method: str, error: grpc.RpcError) -> None:
-        parts = [str(error.code()).encode(), (error.details() or "").encode()]
-        trailers = error.trailing_metadata() if isinstance(error, grpc.Call) else None
-        for key, value in trailers or ():  # grpc-status-details-bin included
-            raw = value if isinstance(value, bytes) else value.encode()
-            parts.append(key.encode() + b"=" + raw)
-        self._write(method, b"\n".join(parts))
-
-    def _write(self, method: str, blob: bytes) -> None:
-        with self._lock:
-            self.calls += 1
-            self._answers.write(f"\n--- {method}\n".encode() + blob)
-
-    def finish(self) -> None:
-        self._answers.close()
-        sent = {
-            "run": self.marks.run,
-            "marks": self.marks.sent,
-            "credentials": sorted(self.marks.credentials),
-            "unmarked": self.marks.unmarked,
-            "calls": self.calls,
-            "stores": sorted(self.stores),
-        }
-        (self.folder / SENT).write_text(json.dumps(sent, indent=1))
-
-
-class _Interceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    def __init__(self, run: Run) -> None:
-        self.run = run
-
-    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
-        call = continuation(details, self.run.outgoing(details, request))
-        try:
-            answer = call.result()  # waits: a future becomes a call that has ended
-        except grpc.RpcError as error:
-            self.run.failed(details.method, error)
-            return call
-        self.run.answered(details.method, answer)
-        return call
-
-    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
-        call = continuation(details, self.run.outgoing(details, request))
-        return _Stream(call, self.run, details.method)
-
-
-class _Stream:
-    """A server stream whose messages are recorded and unmarked as the test reads them."""
-
-    def __init__(self, call: Any, run: Run, method: str) -> None:
-        self._call, self._run, self._method = call, run, method
-
-    def __iter__(self) -> _Stream:
-        return self
-
-    def __next__(self) -> Message:
-        try:
-            answer = next(self._call)
-        except grpc.RpcError as error:
-            self._run.failed(self._method, error)
-            raise
-        self._run.answered(self._method, answer)
-        return answer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._call, name)
-
-
-def _intercept_channels(run: Run, patch: pytest.MonkeyPatch) -> None:
-    """Every channel the tests open passes through the interceptor."""
-    interceptor = _Interceptor(run)
-    insecure, secure = grpc.insecure_channel, grpc.secure_channel
-
-    def insecure_channel(*args: Any, **kwargs: Any) -> grpc.Channel:
-        return grpc.intercept_channel(insecure(*args, **kwargs), interceptor)
-
-    def secure_channel(*args: Any, **kwargs: Any) -> grpc.Channel:
-        return grpc.intercept_channel(secure(*args, **kwargs), interceptor)
-
-    patch.setattr(grpc, "insecure_channel", insecure_channel)
-    patch.setattr(grpc, "secure_channel", secure_channel)
-
-
-class _MarkedVault:
-    """The emulator's vault as tests reach it directly (emulator.vault()): values they
-    put are marked, values they read are unmarked. The service reaches the vault over
-    HTTPS, never through this."""
-
-    def __init__(self, vault: Any, marks: Marks) -> None:
-        object.__setattr__(self, "_vault", vault)
-        object.__setattr__(self, "_marks", marks)
-
-    def set_secret(self, name: str, value: str, *args: Any, **kwargs: Any) -> Any:
-        marked = self._marks.mark(value, "vault value")
-        return self._unmarked(self._vault.set_secret(name, marked, *args, **kwargs))
-
-    def __getattr__(self, name: str) -> Any:
-        found = getattr(self._vault, name)
-        if not callable(found):
-            return found
-        return lambda *args, **kwargs: self._unmarked(found(*args, **kwargs))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._vault, name, value)  # e.g. a test moving the vault's clock
-
-    def _unmarked(self, found: Any) -> Any:
-        """A view or a page of views with the values unmarked."""
-        if not dataclasses.is_dataclass(found) or isinstance(found, type):
-            return found
-        if hasattr(found, "items"):
-            return dataclasses.replace(found, items=[self._unmarked(i) for i in found.items])
-        version = getattr(found, "version", None)
-        if not dataclasses.is_dataclass(version) or not hasattr(version, "value"):
-            return found
-        plain = dataclasses.replace(version, value=self._marks.unmark(version.value))
-        return dataclasses.replace(found, version=plain)
-
-
-def _mark_the_emulator(run: Run, patch: pytest.MonkeyPatch) -> None:
-    from adapters.keyvault_emulator import KeyVaultEmulator
-    from adapters.keyvault_emulator.principals import Principal
-
-    marks = run.marks
-    init, vault = KeyVaultEmulator.__init__, KeyVaultEmulator.vault
-
-    def marked_init(self: KeyVaultEmulator, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("client_secret") is None:  # tests that name one compare it
-            random = secrets.token_urlsafe(24)
-            kwargs["client_secret"] = marks.mark(random, "emulator client secret")
-        init(self, *args, **kwargs)
-
-    def matches(self: Principal, candidate: str) -> bool:
-        # A client secret a test wrote reaches the emulator marked through the
-        # service and unmarked through the SDK: both are that secret.
-        return marks.unmark(candidate) == marks.unmark(self.client_secret)
-
-    patch.setattr(KeyVaultEmulator, "__init__", marked_init)
-    patch.setattr(KeyVaultEmulator, "vault", lambda self, *a: _MarkedVault(vault(self, *a), marks))
-    patch.setattr(Principal, "secret_matches", matches)
-
-
-def _record_tokens(run: Run, patch: pytest.MonkeyPatch) -> None:
-    """Tokens made in the test process (tests/conftest.py admin_channel) are searched for."""
-    from service.service_tokens import ServiceTokens
-
-    create = ServiceTokens.create
-
-    def recorded(self: ServiceTokens, *args: Any, **kwargs: Any) -> Any:
-        record, token = create(self, *args, **kwargs)
-        run.marks.credential(token)
-        return record, token
-
-    patch.setattr(ServiceTokens, "create", recorded)
-
-
-def _record_stores(run: Run, patch: pytest.MonkeyPatch) -> None:
-    """Every store a server of the run opens: the search must reach each one."""
-    from service.server import SecretSyncServer
-
-    init = SecretSyncServer.__init__
-
-    def recorded(self: SecretSyncServer, config: Any, *args: Any, **kwargs: Any) -> None:
-        run.stores.add(config.database_url)
-        init(self, config, *args, **kwargs)
-
-    patch.setattr(SecretSyncServer, "__init__", recorded)
-
-
-def _keep_postgres_rows(run: Run, patch: pytest.MonkeyPatch) -> None:
+def keep_postgres_rows(run: Run, patch: Patches) -> None:
     """Each test schema's rows are written out before tests/conftest.py drops it."""
     import tests.conftest as shared
     from tests.canary.search import raw_store
@@ -258,39 +50,24 @@ def _keep_postgres_rows(run: Run, patch: pytest.MonkeyPatch) -> None:
     patch.setattr(shared, "postgres_schema_url", kept)
 
 
-def _log_everything(run: Run) -> Callable[[], None]:
-    """Every record of every logger, DEBUG up, to logs/tests.log; returns its undo."""
-    handler = logging.FileHandler(run.folder / LOGS / "tests.log", encoding="utf-8")
-    handler.setLevel(logging.DEBUG)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-
-    def undo() -> None:
-        root.removeHandler(handler)
-        root.setLevel(level)
-        handler.close()
-
-    return undo
+def reach_subprocesses() -> None:
+    """Python subprocesses load tests/canary/site/sitecustomize.py, which starts the
+    recorder there too (the repository on the path: `tests` must import before -m)."""
+    paths = [str(SITE), str(REPO), os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
 
 
-_active: list[tuple[Run, pytest.MonkeyPatch, Callable[[], None]]] = []
+_active: list[tuple[Run, Patches, Callable[[], None]]] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
     folder = os.environ.get(DIR_ENV)
     if not folder:
         return
-    run = Run(Path(folder))
-    patch = pytest.MonkeyPatch()
-    _intercept_channels(run, patch)
-    _mark_the_emulator(run, patch)
-    _record_tokens(run, patch)
-    _record_stores(run, patch)
-    _keep_postgres_rows(run, patch)
-    _active.append((run, patch, _log_everything(run)))
+    run, patch, undo_logging = start(Path(folder), "pytest", servers=True)
+    keep_postgres_rows(run, patch)
+    reach_subprocesses()
+    _active.append((run, patch, undo_logging))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

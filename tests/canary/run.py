@@ -2,8 +2,8 @@
 
 Layout of a run's folder:
     basetemp/   the tests' tmp_path folders: SQLite stores (-wal, -shm), CLI files
-    out/        the plugin's: logs/, answers.bin, postgres/ (searched) and sent.json
-                (what to search for: never searched itself)
+    out/        the plugin's, per process: logs/, answers-*.bin, postgres/ (searched)
+                and sent-*.json (what to search for: never searched itself)
 Files the tests write themselves as input are left out by name (FILES_THE_TESTS_WROTE).
 The Key Vault emulator keeps its secrets in memory and its TLS files in a temporary
 folder of its own, outside this one: it is "Azure" and holds the values by design, so
@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.canary.plugin import DIR_ENV, POSTGRES, SENT
+from tests.canary.recorder import DIR_ENV, POSTGRES, SENT
 from tests.canary.search import MIN_SECRET, Hit, Searcher, files_under
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,10 +86,25 @@ def run_canary(folder: Path, args: list[str], timeout: float = 600) -> Run:
         text=True,
         timeout=timeout,
     )
-    sent = json.loads((folder / "out" / SENT).read_text())
+    sent = merged_sent(folder / "out")
     output = process.stdout + process.stderr
     (folder / "out" / OUTPUT).write_text(output)
     return Run(folder, process.returncode, output, sent)
+
+
+def merged_sent(out: Path) -> dict:
+    """What every process of the run sent (the test process and its subprocesses)."""
+    merged: dict = {"marks": {}, "credentials": [], "unmarked": [], "stores": [], "calls": 0}
+    processes = sorted(out.glob(f"{SENT}-*.json"))
+    assert any(p.name == f"{SENT}-pytest.json" for p in processes), "the plugin did not run"
+    for path in processes:
+        sent = json.loads(path.read_text())
+        merged["marks"].update(sent["marks"])
+        for key in ("credentials", "unmarked", "stores"):
+            merged[key] += sent[key]
+        merged["calls"] += sent["calls"]
+    merged["processes"] = len(processes)
+    return merged
 
 
 def search_run(run: Run) -> list[Hit]:
@@ -98,6 +113,6 @@ def search_run(run: Run) -> list[Hit]:
     out = run.folder / "out"
     places = [
         *files_under(run.folder / "basetemp", excluded=FILES_THE_TESTS_WROTE),
-        *files_under(out, excluded=[SENT]),
+        *(p for p in files_under(out) if not p.name.startswith(SENT)),
     ]
     return searcher.search_files(places, run.folder)

@@ -61,8 +61,8 @@ def report(run: Run) -> str:
 def saw_what_it_searches(run: Run) -> bool:
     """The places searched hold what they should: calls, jobs, stores of both kinds."""
     out = run.folder / "out"
-    logged = (out / "logs" / "tests.log").read_text()
-    answers = (out / "answers.bin").read_bytes()
+    logged = (out / "logs" / "pytest.log").read_text()
+    answers = (out / "answers-pytest.bin").read_bytes()
     stores = run.sent["stores"]
     return (
         "SecretSourceService/SetSecret code=OK" in logged
@@ -97,5 +97,5 @@ def test_the_search_finds_what_a_leaky_service_leaves(tmp_path: Path) -> None:
     found = {(hit.where.split("/")[1], hit.form) for hit in search_run(run) if hit.secret == value}
     assert ("logs", "plain") in found  # a log line
     assert ("logs", "base64") in found
-    assert ("answers.bin", "plain") in found  # an error message
+    assert ("answers-pytest.bin", "plain") in found  # an error message
     assert any(where.startswith("test_a_leaky") and form == "hex" for where, form in found)
