@@ -18,6 +18,8 @@ SECRET_FIELDS = {
     ("Secret", "value"): "secret value",
     ("ClientSecretAuth", "client_secret"): "client secret",
 }
+# Secrets in requests that cannot be marked (a PEM must still parse): recorded whole.
+REQUEST_CREDENTIALS = {("CertificateAuth", "private_key_pem"): "private key"}
 # Answers that legitimately carry a secret that is not marked (random, searched whole).
 CREDENTIAL_ANSWERS = {("CreateServiceTokenResponse", "token"): "service token"}
 # ResolveSecretsResponse.secrets: key -> resolved value.
@@ -71,14 +73,19 @@ def map_strings(message: Message, change: Callable[[str], str]) -> None:
         map_strings(child, change)
 
 
-def credentials_in(message: Message) -> list[str]:
-    """The credentials an answer hands out (a new service token)."""
+def credentials_in(message: Message, fields: dict[tuple[str, str], str]) -> list[str]:
+    """The values of these credential fields anywhere in the message."""
     name = message.DESCRIPTOR.name
-    return [
-        value
-        for field, value in message.ListFields()
-        if (name, field.name) in CREDENTIAL_ANSWERS and value
-    ]
+    found = [value for field, value in message.ListFields() if (name, field.name) in fields]
+    for child in _children(message):
+        found += credentials_in(child, fields)
+    return [value for value in found if value]
+
+
+def pem_lines(pem: str) -> list[str]:
+    """A PEM's base64 lines: random, so each is worth searching for on its own."""
+    lines = [line.strip() for line in pem.splitlines()]
+    return [line for line in lines if len(line) >= 40 and not line.startswith("-----")]
 
 
 def without_secrets(message: Message) -> Message:

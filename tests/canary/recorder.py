@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,15 @@ import grpc
 from google.protobuf.message import Message
 
 from tests.canary.marks import RUN_ENV, Marks
-from tests.canary.messages import credentials_in, map_strings, mark_secrets, without_secrets
+from tests.canary.messages import (
+    CREDENTIAL_ANSWERS,
+    REQUEST_CREDENTIALS,
+    credentials_in,
+    map_strings,
+    mark_secrets,
+    pem_lines,
+    without_secrets,
+)
 
 DIR_ENV = "SECRET_SYNC_CANARY_DIR"
 SENT = "sent"
@@ -63,6 +72,8 @@ class Run:
         os.environ[RUN_ENV] = self.marks.run  # the run's subprocesses share it
         self.calls = 0
         self.stores: set[str] = set()  # database URLs
+        self.coverage: Counter[str] = Counter()  # values the service received, by kind
+        self.unmarked_samples: list[str] = []
         self._lock = threading.Lock()
         (folder / LOGS).mkdir(parents=True, exist_ok=True)
         (folder / POSTGRES).mkdir(exist_ok=True)
@@ -73,13 +84,25 @@ class Run:
         for key, value in details.metadata or ():
             if key == "authorization" and isinstance(value, str):
                 self.marks.credential(value.removeprefix("Bearer ").strip())
+        for pem in credentials_in(request, REQUEST_CREDENTIALS):
+            for line in pem_lines(pem):
+                self.marks.credential(line)
         copy = type(request)()
         copy.CopyFrom(request)
         mark_secrets(copy, self.marks.mark)
         return copy
 
+    def received(self, values: list[str], kind: str) -> None:
+        """Values as the service received them: marked or not (the coverage)."""
+        with self._lock:
+            for value in values:
+                marked = bool(self.marks.pattern.search(value))
+                self.coverage[f"{kind} {'marked' if marked else 'unmarked'}"] += 1
+                if not marked and value and len(self.unmarked_samples) < 50:
+                    self.unmarked_samples.append(value[:40])
+
     def answered(self, method: str, answer: Message) -> None:
-        for token in credentials_in(answer):
+        for token in credentials_in(answer, CREDENTIAL_ANSWERS):
             self.marks.credential(token)
         blanked = without_secrets(answer)
         self._write(method, blanked.SerializeToString() + str(blanked).encode())
@@ -107,6 +130,8 @@ class Run:
             "unmarked": self.marks.unmarked,
             "calls": self.calls,
             "stores": sorted(self.stores),
+            "coverage": dict(self.coverage),
+            "unmarked_samples": self.unmarked_samples,
         }
         (self.folder / f"{SENT}-{self.name}.json").write_text(json.dumps(sent, indent=1))
 
@@ -239,6 +264,28 @@ def record_tokens(run: Run, patch: Patches) -> None:
     patch.setattr(ServiceTokens, "create", recorded)
 
 
+def count_what_the_service_receives(run: Run, patch: Patches) -> None:
+    """How many secret values and client secrets reached the service marked, whatever
+    the way (a gRPC call, the CLI, an import job reading the vault): the coverage."""
+    from service.connections import AzureConnections
+    from service.secret_sources import SecretSources
+
+    set_secrets, create = SecretSources.set_secrets, AzureConnections.create
+
+    def counted_values(self: SecretSources, *args: Any, **kwargs: Any) -> Any:
+        entries = kwargs.get("entries", args[3] if len(args) > 3 else [])
+        run.received([value for _, value, _ in entries], "secret value")
+        return set_secrets(self, *args, **kwargs)
+
+    def counted_secrets(self: AzureConnections, *args: Any, **kwargs: Any) -> Any:
+        auth = kwargs.get("auth", args[4] if len(args) > 4 else None)
+        run.received(list(getattr(auth, "secrets", {}).values()), "credential")
+        return create(self, *args, **kwargs)
+
+    patch.setattr(SecretSources, "set_secrets", counted_values)
+    patch.setattr(AzureConnections, "create", counted_secrets)
+
+
 def record_stores(run: Run, patch: Patches) -> None:
     """Every store a server of the run opens: the search must reach each one."""
     from service.server import SecretSyncServer
@@ -285,6 +332,7 @@ def start(folder: Path, name: str, *, servers: bool, first_mark: int = 1) -> Sta
     if servers:
         record_tokens(run, patch)
         record_stores(run, patch)
+        count_what_the_service_receives(run, patch)
     return run, patch, log_everything(run)
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,15 +95,24 @@ def run_canary(folder: Path, args: list[str], timeout: float = 600) -> Run:
 
 def merged_sent(out: Path) -> dict:
     """What every process of the run sent (the test process and its subprocesses)."""
-    merged: dict = {"marks": {}, "credentials": [], "unmarked": [], "stores": [], "calls": 0}
+    merged: dict = {
+        "marks": {},
+        "credentials": [],
+        "unmarked": [],
+        "stores": [],
+        "calls": 0,
+        "coverage": Counter(),
+        "unmarked_samples": [],
+    }
     processes = sorted(out.glob(f"{SENT}-*.json"))
     assert any(p.name == f"{SENT}-pytest.json" for p in processes), "the plugin did not run"
     for path in processes:
         sent = json.loads(path.read_text())
         merged["marks"].update(sent["marks"])
-        for key in ("credentials", "unmarked", "stores"):
+        for key in ("credentials", "unmarked", "stores", "unmarked_samples"):
             merged[key] += sent[key]
         merged["calls"] += sent["calls"]
+        merged["coverage"].update(sent.get("coverage", {}))
     merged["processes"] = len(processes)
     return merged
 

@@ -11,7 +11,14 @@ from hanzo.kms.secretsync.v1 import secret_source_pb2 as spb
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 
 from tests.canary.marks import MAX_MARKED, Marks
-from tests.canary.messages import map_strings, mark_secrets, without_secrets
+from tests.canary.messages import (
+    REQUEST_CREDENTIALS,
+    credentials_in,
+    map_strings,
+    mark_secrets,
+    pem_lines,
+    without_secrets,
+)
 from tests.canary.search import Searcher
 
 
@@ -83,3 +90,13 @@ def test_the_file_search_finds_what_the_blob_search_finds(tmp_path) -> None:
     in_files = searcher.search_files([tmp_path / "a:b"], tmp_path)
     assert in_files == searcher.search("a:b", blob)
     assert [h.form for h in in_files] == ["base64", "plain"]
+
+
+def test_a_private_key_is_recorded_line_by_line_not_marked() -> None:
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" + "A" * 12
+    pem = f"-----BEGIN PRIVATE KEY-----\n{body}\nAB==\n-----END PRIVATE KEY-----\n"
+    request = capi.CreateAzureConnectionRequest(
+        certificate_auth=cpb.CertificateAuth(certificate_pem="cert", private_key_pem=pem)
+    )
+    assert credentials_in(request, REQUEST_CREDENTIALS) == [pem]
+    assert pem_lines(pem) == [body]
