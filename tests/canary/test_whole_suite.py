@@ -13,10 +13,12 @@ import pytest
 
 from tests.canary.run import Run, run_canary, search_run
 
-# The tests that go client → gRPC → service (→ worker → Azure SDK → emulator). Left
-# out: tests of the emulator alone and of the sync engine and Azure adapter called in
-# process (no gRPC call, so nothing to mark); process, replica, load and fuzz tests
-# (what they send is covered here; they would double the run's time).
+# The tests that go client → gRPC → service (→ worker → Azure SDK → emulator), and
+# two that run the real `python -m service serve` (its log file, under basetemp, is
+# searched: at INFO, the level those tests set). Left out: tests of the emulator alone
+# and of the sync engine and Azure adapter called in process (no gRPC call, so nothing
+# to mark); the other process, replica, concurrency and fuzz tests (what they send is
+# covered here; they would double the run's time).
 SUITE = [
     "tests/emulator/test_end_to_end.py",
     "tests/emulator/test_behaviours_end_to_end.py",
@@ -28,6 +30,8 @@ SUITE = [
     "tests/integration/test_connections.py",
     "tests/integration/test_sync_connections.py",
     "tests/integration/test_canary.py",
+    "tests/integration/test_process.py",
+    "tests/observability/test_process_logs.py",
     "tests/audit",
     "tests/security",
     "tests/cli",
@@ -70,8 +74,11 @@ def saw_what_it_searches(run: Run) -> bool:
     logged = (out / "logs" / "pytest.log").read_text()
     answers = (out / "answers-pytest.bin").read_bytes()
     stores = run.sent["stores"]
+    server_logs = list((run.folder / "basetemp").rglob("service.log"))  # test_process*
     return (
-        "SecretSourceService/SetSecret code=OK" in logged
+        len(server_logs) >= 2
+        and all(b"serving on" in log.read_bytes() for log in server_logs)
+        and "SecretSourceService/SetSecret code=OK" in logged
         and "secretsync.worker" in logged
         and b"AuditService/ListAuditEvents" in answers
         and b"FAILED_PRECONDITION" in answers  # errors are recorded too
