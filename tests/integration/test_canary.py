@@ -7,19 +7,15 @@ in every raw byte of the store and in everything logged.
 
 from __future__ import annotations
 
-import base64
 import logging
-import sqlite3
 import uuid
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import grpc
-import psycopg
 from hanzo.kms.secretsync.v1 import secret_source_pb2 as spb
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 
-from tests.conftest import POSTGRES_ADMIN_URL, create_request
+from tests.canary.search import leaks, raw_store, store_tables
+from tests.conftest import create_request
 from tests.integration.test_auto_sync import run_job, wait_for_requests
 from tests.integration.test_source_api import (
     MAX_VALUE,
@@ -28,62 +24,6 @@ from tests.integration.test_source_api import (
     fails,
     release_stopped_servers,  # noqa: F401
 )
-
-
-def encodings(secret: str) -> list[bytes]:
-    """The secret as plain bytes, hex, and base64 at each alignment (standard and URL-safe)."""
-    raw = secret.encode()
-    found = [raw, raw.hex().encode(), raw.hex().upper().encode()]
-    for shift in range(3):
-        for encode in (base64.b64encode, base64.urlsafe_b64encode):
-            text = encode(b"\0" * shift + raw).rstrip(b"=")
-            found.append(text[4:-4])  # the part that depends only on the secret
-    return found
-
-
-def leaks(secret: str, data: bytes | str) -> list[bytes]:
-    blob = data.encode() if isinstance(data, str) else data
-    return [form for form in encodings(secret) if form in blob]
-
-
-def store_tables(database_url: str) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table of the store."""
-    if database_url.startswith("sqlite"):
-        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
-            names = [
-                n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            ]
-            return {n: conn.execute(f'SELECT * FROM "{n}"').fetchall() for n in names}
-    schema = parse_qs(urlsplit(database_url).query)["schema"][0]
-    with psycopg.connect(POSTGRES_ADMIN_URL) as conn:
-        names = [
-            n
-            for (n,) in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                (schema,),
-            )
-        ]
-        return {n: conn.execute(f'SELECT * FROM "{schema}"."{n}"').fetchall() for n in names}
-
-
-def raw_store(database_url: str) -> bytes:
-    """The store's bytes: every file of the SQLite database (with -wal, -shm), or every
-    value of every row of every table of the PostgreSQL schema (bytea as bytes)."""
-    if database_url.startswith("sqlite"):
-        folder = Path(database_url.removeprefix("sqlite:///")).parent
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
-        assert any(p.name == "store.sqlite" for p in files)
-        return b"\n".join(p.read_bytes() for p in files)
-    chunks: list[bytes] = []
-    for name, rows in store_tables(database_url).items():
-        chunks.append(name.encode())
-        for row in rows:
-            for value in row:
-                if isinstance(value, bytes | bytearray | memoryview):
-                    chunks.append(bytes(value))
-                else:
-                    chunks.append(str(value).encode())
-    return b"\n".join(chunks)
 
 
 def test_secret_values_never_reach_storage_logs_or_errors(

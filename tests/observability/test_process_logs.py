@@ -19,7 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.keyvault_emulator import KeyVaultEmulator
-from tests.integration.test_canary import leaks
+from tests.canary.search import leaks
 from tests.observability.scrape import scrape
 from tests.observability.syncs import sync_to_emulator
 

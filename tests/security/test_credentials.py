@@ -24,7 +24,7 @@ from hanzo.kms.secretsync.v1 import token_service_pb2_grpc as tgrpc
 from jwt.utils import base64url_encode
 
 from domain.audit import SERVICE_PROJECT
-from tests.integration.test_canary import leaks, raw_store
+from tests.canary.search import leaks, raw_store
 from tests.security.conftest import Secured, bearer, public_pem, reason_of
 
 
