@@ -1,7 +1,7 @@
 """A cap on open server streams, so long-lived streams cannot starve short calls.
 
-Each open stream (WatchSecretSync, StreamAuditEvents, health Watch) holds one of the
-server's handler threads for as long as the client keeps it. gRPC itself refuses calls
+Each open stream (WatchSecretSync, StreamAuditEvents, health Watch, reflection) holds
+one of the server's handler threads for as long as the client keeps it. gRPC itself refuses calls
 beyond `maximum_concurrent_rpcs` with RESOURCE_EXHAUSTED; this interceptor refuses a
 new stream beyond `max_streams` the same way, leaving the rest of the threads to
 unary calls, which therefore never queue behind streams.
@@ -35,12 +35,18 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        if handler is None or handler.request_streaming or not handler.unary_stream:
+        if handler is None or not handler.response_streaming:
             return handler
+        serializers = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.request_streaming:  # reflection: open to all, so capped all the more
+            return grpc.stream_stream_rpc_method_handler(
+                self._limited(handler.stream_stream), **serializers
+            )
         return grpc.unary_stream_rpc_method_handler(
-            self._limited(handler.unary_stream),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+            self._limited(handler.unary_stream), **serializers
         )
 
     def _limited(self, behaviour: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:

@@ -63,6 +63,10 @@ def start_server(database_url: str, **overrides: object) -> SecretSyncServer:
         database_url=database_url,
         dev_mode=True,
         grace_seconds=2.0,
+        # Read-your-writes waits this long for the view; on a loaded 2-core machine a
+        # PostgreSQL projection has lagged past the default 5 s, and a Get right after a
+        # Create then missed the sync.
+        write_wait_seconds=20.0,
         root_key=TEST_ROOT_KEY,
         run_jobs=False,  # jobs stay pending unless a test starts the worker itself
     )
@@ -132,11 +136,12 @@ def source_stub(channel: grpc.Channel) -> source_grpc.SecretSourceServiceStub:
 
 
 def event_count(server: SecretSyncServer) -> int:
-    """How many events the store holds, syncs' and sources' alike."""
-    syncs = server.app.recorder.max_notification_id() or 0
+    """How many events the store holds, of every application (syncs, sources,
+    connections, tokens)."""
     if not is_split(server):
-        return syncs
-    return syncs + (server.sources.recorder.max_notification_id() or 0)
+        return server.app.recorder.max_notification_id() or 0
+    apps = (server.app, server.sources, server.connections, server.tokens)
+    return sum(app.recorder.max_notification_id() or 0 for app in apps)
 
 
 def is_split(server: SecretSyncServer) -> bool:

@@ -24,6 +24,7 @@ SERVICES = (
     "hanzo.kms.secretsync.v1.SecretSourceService",
     "hanzo.kms.secretsync.v1.AzureConnectionService",
     "hanzo.kms.secretsync.v1.AuditService",
+    "hanzo.kms.secretsync.v1.TokenService",
 )
 NEVER = (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
 TEXT = st.one_of(
@@ -39,7 +40,8 @@ def methods() -> list[MethodDescriptor]:
     import hanzo.kms.secretsync.v1.audit_service_pb2
     import hanzo.kms.secretsync.v1.azure_connection_service_pb2
     import hanzo.kms.secretsync.v1.secret_source_service_pb2
-    import hanzo.kms.secretsync.v1.secret_sync_service_pb2  # noqa: F401
+    import hanzo.kms.secretsync.v1.secret_sync_service_pb2
+    import hanzo.kms.secretsync.v1.token_service_pb2  # noqa: F401
     from google.protobuf import descriptor_pool
 
     pool = descriptor_pool.Default()
