@@ -77,7 +77,6 @@ class RootKey:
             raise RootKeyError(f"the root key must be {KEY_BYTES} bytes (base64-encoded)")
         self._aead = AESGCM(key)
         self.key_id = key_id_of(key)
-        self._derivation_key = hmac.new(key, b"derive", hashlib.sha256).digest()
         self._ring: dict[str, AESGCM] = {self.key_id: self._aead}
         self._ciphers: dict[tuple[str, str], ProjectCipher] = {}
         self._lock = threading.Lock()
@@ -106,10 +105,6 @@ class RootKey:
     def key_ids(self) -> tuple[str, ...]:
         """The ids of every key of the ring, the primary's first (ids are not secret)."""
         return tuple(self._ring)
-
-    def derived_key(self, purpose: str) -> bytes:
-        """A 32-byte key for one purpose (e.g. keyed hashes), independent of the others."""
-        return hmac.new(self._derivation_key, purpose.encode(), hashlib.sha256).digest()
 
     @staticmethod
     def generate_text() -> str:
