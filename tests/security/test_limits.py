@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -92,19 +93,23 @@ def test_a_call_beyond_the_concurrency_limit_is_refused_at_once_not_queued(
     get = api.GetSecretSyncRequest(id=sync.id)
     before = event_count(limited)
     # The third place: a create that waits for the store, which the test holds locked.
+    # (On a thread of its own, not a grpc future: an interceptor may make a future wait.)
     store = sqlite3.connect(limited.config.database_url.removeprefix("sqlite:///"))
     store.execute("BEGIN EXCLUSIVE")
-    try:
-        blocked = stub.CreateSecretSync.future(
-            create_request(project_id=project_id, name="blocked"), timeout=CALL_TIMEOUT
-        )
-        refused = _until_refused(lambda: stub.GetSecretSync(get, timeout=CALL_TIMEOUT))
-        assert refused.code() == EXHAUSTED
-        assert not blocked.done()  # it was admitted and waits; the Get was not queued
-    finally:
-        store.rollback()
-        store.close()
-    assert blocked.result().secret_sync.name == "blocked"
+    with ThreadPoolExecutor(1) as caller:
+        try:
+            blocked = caller.submit(
+                stub.CreateSecretSync,
+                create_request(project_id=project_id, name="blocked"),
+                timeout=CALL_TIMEOUT,
+            )
+            refused = _until_refused(lambda: stub.GetSecretSync(get, timeout=CALL_TIMEOUT))
+            assert refused.code() == EXHAUSTED
+            assert not blocked.done()  # it was admitted and waits; the Get was not queued
+        finally:
+            store.rollback()
+            store.close()
+        assert blocked.result().secret_sync.name == "blocked"
     assert stub.GetSecretSync(get, timeout=CALL_TIMEOUT).secret_sync.id == sync.id
     assert event_count(limited) > before  # the create, and nothing of the refused Gets
     for stream in held:
@@ -134,13 +139,16 @@ def test_a_burst_is_either_served_or_refused_and_refusals_record_nothing(
     per_create = event_count(limited) - before  # what one create records
     before += per_create
     # 40 creates at once against 3 places: none may wait for a place or fail otherwise.
-    calls = [
-        stub.CreateSecretSync.future(
-            create_request(project_id=project_id, name=f"s-{n}"), timeout=CALL_TIMEOUT
+    with ThreadPoolExecutor(40) as callers:
+        codes = list(
+            callers.map(
+                lambda n: _code(
+                    stub.CreateSecretSync,
+                    create_request(project_id=project_id, name=f"s-{n}"),
+                ),
+                range(40),
+            )
         )
-        for n in range(40)
-    ]
-    codes = [_code(call) for call in calls]
 
     assert set(codes) <= {grpc.StatusCode.OK, EXHAUSTED}, codes
     created = codes.count(grpc.StatusCode.OK)
@@ -151,9 +159,9 @@ def test_a_burst_is_either_served_or_refused_and_refusals_record_nothing(
     assert event_count(limited) - before == per_create * created
 
 
-def _code(call: grpc.Future) -> grpc.StatusCode:
+def _code(call: Callable[..., object], request: object) -> grpc.StatusCode:
     try:
-        call.result()
+        call(request, timeout=CALL_TIMEOUT)
         return grpc.StatusCode.OK
     except grpc.RpcError as error:
         return error.code()
