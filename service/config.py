@@ -77,6 +77,9 @@ class Config:
             max_message_bytes=int(
                 env.get("SECRET_SYNC_MAX_MESSAGE_BYTES", defaults.max_message_bytes)
             ),
+            write_wait_seconds=float(
+                env.get("SECRET_SYNC_WRITE_WAIT_SECONDS", defaults.write_wait_seconds)
+            ),
             log_level=env.get("SECRET_SYNC_LOG_LEVEL", defaults.log_level).upper(),
             run_jobs=env.get("SECRET_SYNC_RUN_JOBS", "1").lower() not in ("0", "false", "no"),
             job_concurrency=int(env.get("SECRET_SYNC_JOB_CONCURRENCY", defaults.job_concurrency)),
