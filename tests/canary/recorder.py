@@ -293,8 +293,16 @@ def record_stores(run: Run, patch: Patches) -> None:
     init = SecretSyncServer.__init__
 
     def recorded(self: SecretSyncServer, config: Any, *args: Any, **kwargs: Any) -> None:
-        run.stores.add(config.database_url)
-        init(self, config, *args, **kwargs)
+        url = config.database_url
+        try:
+            init(self, config, *args, **kwargs)
+        except BaseException:
+            # A server refused before it opened its store (a setting: plaintext, limits)
+            # left no SQLite file; one refused later (a wrong key) did, and is searched.
+            if not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists():
+                run.stores.add(url)
+            raise
+        run.stores.add(url)
 
     patch.setattr(SecretSyncServer, "__init__", recorded)
 
