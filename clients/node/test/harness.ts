@@ -5,7 +5,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -42,9 +43,11 @@ export async function startStack(): Promise<Stack> {
   try {
     const emulator = await startEmulator(dir, children);
     const port = await freePort();
+    const keyFile = path.join(dir, "root.key"); // not the repository's data/
+    await writeFile(keyFile, randomBytes(32).toString("base64url"), { mode: 0o600 });
     const store = {
       SECRET_SYNC_DATABASE_URL: `sqlite:///${dir}/store.sqlite`,
-      SECRET_SYNC_ROOT_KEY_FILE: path.join(dir, "root.key"), // not the repository's data/
+      SECRET_SYNC_ROOT_KEY_FILE: keyFile, // the store is encrypted: both processes need it
     };
     const token = await bootstrapToken(store);
     const service = python(["-m", "service", "serve", "--dev", "--listen", `127.0.0.1:${port}`], {
