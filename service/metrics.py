@@ -73,6 +73,12 @@ STREAMS_OPEN = Gauge(
     "SECRET_SYNC_MAX_STREAMS are refused with RESOURCE_EXHAUSTED.",
     registry=SHARED,
 )
+TLS_CERTIFICATE_EXPIRY = Gauge(
+    "secretsync_tls_certificate_expiry_timestamp_seconds",
+    "When the server certificate being served expires (Unix time); set at start and on "
+    "each reload, so an alert can fire before it lapses.",
+    registry=SHARED,
+)
 KEYS_WRITTEN = Counter(
     "secretsync_keys_written",
     "Vault secrets handled by finished jobs, by action: created, updated, deleted, "

@@ -31,6 +31,7 @@ from domain.errors import Unauthenticated
 from domain.permissions import Principal, check_principal, parse_grants
 from domain.rules import is_loopback as is_loopback_host
 from service.config import Config, ConfigError
+from service.metrics import TLS_CERTIFICATE_EXPIRY
 
 log = logging.getLogger("secretsync.tls")
 REQUIRE, OPTIONAL = "require", "optional"
@@ -157,6 +158,7 @@ class Loaded:
     certificate: grpc.ServerCertificateConfiguration
     principals: Mapping[str, Principal]
     description: str  # the server certificate's subject and expiry, for the log
+    expires_at: float  # the server certificate's notAfter, Unix time
 
 
 def load(settings: TlsSettings) -> Loaded:
@@ -175,7 +177,8 @@ def load(settings: TlsSettings) -> Loaded:
     certificate = grpc.ssl_server_certificate_configuration(
         [(key_pem, chain_pem)], root_certificates=client_ca
     )
-    return Loaded(certificate, principals, describe(chain[0]))
+    expires_at = chain[0].not_valid_after_utc.timestamp()
+    return Loaded(certificate, principals, describe(chain[0]), expires_at)
 
 
 def describe(certificate: x509.Certificate) -> str:
@@ -272,6 +275,7 @@ class TlsFiles:
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()  # before reading: a change while reading shows
         self.loaded = load(settings)  # bad files at start: the server refuses to start
+        TLS_CERTIFICATE_EXPIRY.set(self.loaded.expires_at)
         self._checked_at = clock()
         self._generation = 0  # counts reloads
         self._served = 0  # the generation gRPC was last handed
@@ -338,6 +342,7 @@ class TlsFiles:
                 )
                 return
             self._generation += 1
+            TLS_CERTIFICATE_EXPIRY.set(self.loaded.expires_at)
         log.info("TLS files reloaded: server certificate %s", self.loaded.description)
 
     def _file_stamp(self) -> tuple[Any, ...]:

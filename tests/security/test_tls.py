@@ -26,11 +26,13 @@ from uuid import UUID
 
 import grpc
 import pytest
+from cryptography import x509
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
 
 from service.config import Config
+from service.metrics import SHARED
 from service.server import SecretSyncServer
 from service.tls import TlsConfigError, is_loopback
 from tests.cli.conftest import PYTHON, REPO, run_cli
@@ -114,6 +116,9 @@ def actors_in(database: Path, project_id: str) -> list[str]:
 
 
 # --- who a certificate is -------------------------------------------------------------
+
+
+EXPIRY = "secretsync_tls_certificate_expiry_timestamp_seconds"
 
 
 def test_a_good_client_certificate_acts_as_its_mapped_principal(mtls: Mtls):
@@ -239,6 +244,9 @@ def test_a_replaced_server_certificate_is_served_to_new_connections_without_rest
 
     project_id = _eventually(with_new_ca)
     assert actors(mtls.server, project_id) == ["ci-deployer"]
+    # What an expiry alert watches follows the certificate now served.
+    renewed_until = x509.load_pem_x509_certificate(cert.read_bytes()).not_valid_after_utc
+    assert SHARED.get_sample_value(EXPIRY) == renewed_until.timestamp()
     with mtls.channel(mtls.client) as old_trust:  # the old server certificate is gone
         code, _, _ = refusal(lambda: create_project(old_trust))
     assert code == grpc.StatusCode.UNAVAILABLE
