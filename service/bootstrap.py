@@ -13,6 +13,7 @@ import socket
 import threading
 from concurrent import futures
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 from eventsourcing.postgres import PostgresDatastore
@@ -31,6 +32,7 @@ from adapters.idempotency_store import (
     SQLiteIdempotencyStore,
 )
 from adapters.jwt_verifier import JwtSettings, JwtVerifier
+from adapters.store_lock import StoreLock
 from adapters.sync_view import SecretSyncView, SyncFilter
 from service.api.audit_servicer import AuditServicer
 from service.api.auth_interceptor import AuthInterceptor
@@ -40,6 +42,7 @@ from service.api.connection_servicer import AzureConnectionServicer
 from service.api.idempotency import IdempotencyInterceptor
 from service.api.limits import StreamLimitInterceptor
 from service.api.source_servicer import SecretSourceServicer
+from service.api.store_gate import StoreGateInterceptor
 from service.api.sync_servicer import SecretSyncServicer
 from service.api.tls import TlsFiles, server_tls
 from service.api.token_servicer import TokenServicer
@@ -54,6 +57,8 @@ from service.jobs.worker import SyncWorker
 from service.runtime.config import Config
 from service.runtime.metrics_server import MetricsEndpoint, ProjectionLag
 from service.runtime.store_encryption import derived_store_key, encryption_env, refuse_unencrypted
+from service.runtime.store_probe import StoreProbe
+from service.runtime.supervisor import Supervisor
 from service.server import SERVICE_NAMES, SecretSyncServer, Stores
 from service.views.audit_log import AuditLog
 from service.views.followers import Followers
@@ -71,9 +76,15 @@ def build(config: Config) -> SecretSyncServer:
     tls = server_tls(config)
     root_key = config.load_root_key()
     env = config.persistence_env()
-    with tables_made_one_at_a_time(env):  # replicas may start together
-        env = env | encryption_env(env, root_key)  # the store key: in env only
-        stores = open_stores(config, env, root_key)
+    lock = hold_store(env)  # SQLite: one server per store, refused before anything opens
+    try:
+        with tables_made_one_at_a_time(env):  # replicas may start together
+            env = env | encryption_env(env, root_key)  # the store key: in env only
+            stores = open_stores(config, env, root_key, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     try:
         refuse_unencrypted(config, stores.applications)
     except Exception:
@@ -82,7 +93,15 @@ def build(config: Config) -> SecretSyncServer:
     return assemble(config, env, stores, tls)
 
 
-def open_stores(config: Config, env: dict[str, str], root_key: RootKey) -> Stores:
+def hold_store(env: dict[str, str]) -> StoreLock | None:
+    if env["PERSISTENCE_MODULE"].endswith("postgres"):
+        return None  # replicas share PostgreSQL by design
+    return StoreLock.hold(Path(env["SQLITE_DBNAME"]))
+
+
+def open_stores(
+    config: Config, env: dict[str, str], root_key: RootKey, lock: StoreLock | None = None
+) -> Stores:
     """The event-sourced applications and the views, their tables made if need be."""
     view = open_sync_view(config)
     sources = SecretSources(env=env, root_key=root_key)
@@ -95,6 +114,7 @@ def open_stores(config: Config, env: dict[str, str], root_key: RootKey) -> Store
         view=view,
         source_changes=SourceChanges(open_tracking(config, SourceChanges.name), sources.repository),
         audit=AuditLog(config),
+        lock=lock,
     )
 
 
@@ -132,8 +152,9 @@ def assemble(
     authenticator = authenticator_of(config, stores.tokens, tls)
     stopping = threading.Event()
     health_servicer = health.HealthServicer()
+    store_probe = StoreProbe(env)
     grpc_server = grpc_server_of(
-        config, stores, projection, jobs, authenticator, health_servicer, stopping
+        config, stores, projection, jobs, authenticator, health_servicer, stopping, store_probe
     )
     return SecretSyncServer(
         config,
@@ -151,6 +172,8 @@ def assemble(
         metrics=MetricsEndpoint(
             config.metrics_listen, ProjectionLag(stores.syncs, stores.view, projection)
         ),
+        supervisor=Supervisor(),
+        store_probe=store_probe,
     )
 
 
@@ -191,6 +214,7 @@ def grpc_server_of(
     authenticator: Authenticator | None,
     health_servicer: health.HealthServicer,
     stopping: threading.Event,
+    store_probe: StoreProbe,
 ) -> grpc.Server:
     """The gRPC server with our services, health and reflection."""
     # From the store key: replicas mid-rotation (other primaries) must agree.
@@ -203,6 +227,7 @@ def grpc_server_of(
         interceptors=[
             CallLogInterceptor(),
             StreamLimitInterceptor(config.max_streams),
+            StoreGateInterceptor(store_probe),  # the store is down: UNAVAILABLE at once
             AuthInterceptor(authenticator),  # before a stored answer is replayed
             IdempotencyInterceptor(idempotency_store(stores.view), fingerprint_key),
         ],
@@ -210,6 +235,7 @@ def grpc_server_of(
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a second server on a busy port is refused
         ],
     )
     sync_grpc.add_SecretSyncServiceServicer_to_server(

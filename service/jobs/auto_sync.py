@@ -20,7 +20,7 @@ from uuid import UUID
 
 from eventsourcing.application import Repository
 from eventsourcing.dispatch import singledispatchmethod
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
 from adapters.sync_view import SecretSyncView, SyncFilter
@@ -31,6 +31,7 @@ from domain.snapshot import decode
 from service.app.call_context import CallContext, new_request_id
 from service.app.secret_sources import SecretSources
 from service.app.secret_syncs import SecretSyncs
+from service.runtime.store_errors import store_failure
 
 DEBOUNCE_SECONDS = 0.3
 MAX_WAIT_SECONDS = 2.0
@@ -138,29 +139,41 @@ class AutoSync:
         self.sources = sources
         self.syncs = syncs
         self.view = view
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name="auto-sync")
-
-    def start(self) -> None:
-        self.thread.start()
+        self.paused = threading.Event()
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=5)
+        """Act on nothing more (the supervisor's loop runs on idle until the server stops)."""
+        self.paused.set()
 
-    def _run(self) -> None:
-        while not self.stopping.wait(DEBOUNCE_SECONDS / 3):
+    def run(self, stopping: threading.Event) -> None:
+        """The supervised loop (service/runtime/supervisor.py): a failure to save the
+        position raises, and the supervisor runs this again after a backoff."""
+        while not stopping.wait(DEBOUNCE_SECONDS / 3):
+            if self.paused.is_set():
+                continue
             batch = self.changes.take(time.monotonic())
             if batch is None:
                 continue
             try:
                 self.act(batch.changed, batch.deleted, batch.newest_change)
-            except Exception:
-                log.exception("auto-sync could not act on %s changed folders", len(batch.changed))
+            except Exception as error:
+                if store_failure(error) is None:
+                    log.exception("auto-sync could not act on %s changed folders",
+                                  len(batch.changed))
                 self.changes.put_back(batch)
-                continue
+                raise
             if batch.tracking is not None:
-                self.changes.view.insert_tracking(batch.tracking)
+                self._save_position(batch.tracking)
+
+    def _save_position(self, tracking: Tracking) -> None:
+        """Saved after acting. A position already saved (the follower replayed events after
+        a restart, or another leader saved it) is no failure: those changes were acted on."""
+        try:
+            self.changes.view.insert_tracking(tracking)
+        except IntegrityError:
+            saved = self.changes.view.max_tracking_id(tracking.application_name) or 0
+            if saved < tracking.notification_id:
+                raise
 
     def act(self, changed: set[Place], deleted: set[Place], change_position: int = 0) -> int:
         """Request a sync on each auto-sync sync that reads a changed folder, unless

@@ -46,22 +46,31 @@ class SyncWorker:
         self.thread = threading.Thread(target=self._loop, daemon=True, name="sync-worker")
 
     def start(self) -> None:
+        """Run on a thread of its own (a server supervises `run` instead)."""
         self.thread.start()
 
     def stop(self) -> None:
         """Take no new jobs; let running ones finish (their lease covers a crash)."""
         self.stopping.set()
-        self.thread.join(timeout=5)
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, stopping: threading.Event) -> None:
+        """Look for due jobs on every change and every POLL_SECONDS, until `stopping`; a
+        failure to look raises (the supervisor restarts this after a backoff)."""
+        while not (stopping.is_set() or self.stopping.is_set()):
+            seen = self.progress.position
+            self._take_jobs()
+            self.progress.wait_for_position(seen + 1, POLL_SECONDS)  # a change, or a poll
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
-            seen = self.progress.position
             try:
-                self._take_jobs()
+                self.run(self.stopping)
             except Exception:
                 log.exception("looking for jobs failed; trying again")
-            self.progress.wait_for_position(seen + 1, POLL_SECONDS)  # a change, or a poll
+                self.stopping.wait(POLL_SECONDS)
 
     def _take_jobs(self) -> None:
         now = datetime.now(UTC)
