@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import uuid
 from concurrent import futures
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from adapters.idempotency_store import (
     SQLiteIdempotencyStore,
 )
 from adapters.jwt_verifier import JwtSettings, JwtVerifier
+from adapters.replica_session import ReplicaSession
 from adapters.store_lock import StoreLock
 from adapters.sync_view import SecretSyncView, SyncFilter
 from service.api.audit_servicer import AuditServicer
@@ -65,6 +67,9 @@ from service.views.followers import Followers
 from service.views.leadership import Leadership, tables_made_one_at_a_time
 from service.views.stores import open_sync_view, open_tracking
 from service.views.sync_projection import SecretSyncProjection
+
+# This process, as its idempotency reservations name it (unique across restarts).
+REPLICA = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def build(config: Config) -> SecretSyncServer:
@@ -153,8 +158,10 @@ def assemble(
     stopping = threading.Event()
     health_servicer = health.HealthServicer()
     store_probe = StoreProbe(env)
+    replica = ReplicaSession(env, REPLICA) if stores.lock is None else None  # PostgreSQL
     grpc_server = grpc_server_of(
-        config, stores, projection, jobs, authenticator, health_servicer, stopping, store_probe
+        config, stores, projection, jobs, authenticator, health_servicer, stopping,
+        store_probe, replica,
     )
     return SecretSyncServer(
         config,
@@ -174,6 +181,7 @@ def assemble(
         ),
         supervisor=Supervisor(),
         store_probe=store_probe,
+        replica=replica,
     )
 
 
@@ -198,12 +206,14 @@ def authenticator_of(
     return Authenticator(tokens, verifier, certificates=certificates)
 
 
-def idempotency_store(view: SecretSyncView) -> IdempotencyStore:
-    """Request ids' first answers, kept in the view's database."""
+def idempotency_store(view: SecretSyncView, replica: ReplicaSession | None) -> IdempotencyStore:
+    """Request ids' first answers, kept in the view's database; a reservation belongs to
+    this replica while it lives."""
     datastore = view.datastore  # type: ignore[attr-defined]
     if isinstance(datastore, PostgresDatastore):
-        return PostgresIdempotencyStore(datastore)
-    return SQLiteIdempotencyStore(datastore)
+        assert replica is not None
+        return PostgresIdempotencyStore(datastore, replica.owner, replica.gone)
+    return SQLiteIdempotencyStore(datastore, REPLICA)
 
 
 def grpc_server_of(
@@ -215,6 +225,7 @@ def grpc_server_of(
     health_servicer: health.HealthServicer,
     stopping: threading.Event,
     store_probe: StoreProbe,
+    replica: ReplicaSession | None,
 ) -> grpc.Server:
     """The gRPC server with our services, health and reflection."""
     # From the store key: replicas mid-rotation (other primaries) must agree.
@@ -229,7 +240,7 @@ def grpc_server_of(
             StreamLimitInterceptor(config.max_streams),
             StoreGateInterceptor(store_probe),  # the store is down: UNAVAILABLE at once
             AuthInterceptor(authenticator),  # before a stored answer is replayed
-            IdempotencyInterceptor(idempotency_store(stores.view), fingerprint_key),
+            IdempotencyInterceptor(idempotency_store(stores.view, replica), fingerprint_key),
         ],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         options=[

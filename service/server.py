@@ -19,6 +19,7 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import token_service_pb2 as token_api
 
 from adapters.jwt_verifier import describe_keys
+from adapters.replica_session import ReplicaSession
 from adapters.store_lock import StoreLock
 from adapters.sync_view import SecretSyncView
 from service.api.authn import Authenticator
@@ -105,6 +106,7 @@ class SecretSyncServer:
         metrics: MetricsEndpoint,
         supervisor: Supervisor,
         store_probe: StoreProbe,
+        replica: ReplicaSession | None = None,
     ) -> None:
         self.config = config
         self.stores = stores
@@ -121,6 +123,7 @@ class SecretSyncServer:
         self.metrics = metrics
         self.supervisor = supervisor
         self.store_probe = store_probe
+        self.replica = replica
         self.port = 0
         count_azure_requests()
 
@@ -175,6 +178,8 @@ class SecretSyncServer:
         self.metrics.start()
         self.store_probe.on_change.append(self._store_reachable)
         self.supervisor.add("store-probe", self.store_probe.run)
+        if self.replica is not None:
+            self.supervisor.add("replica-session", self.replica.keep)
         self.supervisor.add("health", self._watch_health)
         self.supervisor.add("leadership", self.leadership.run, self.leadership.recover)
         self.supervisor.add("auto-sync", self.auto_sync.run)

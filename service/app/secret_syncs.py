@@ -117,6 +117,8 @@ class SecretSyncs(Application[UUID]):
                 if first_try
                 else self._claim(project_id, settings.name)
             )
+            if not first_try and (earlier := self._made_by(claim.owner_id, ctx)) is not None:
+                return earlier  # this very call, retried after a crash lost its answer
             self._take(claim, sync)  # NAME_TAKEN if another sync holds it
             try:
                 return Written(sync, self._save(sync, claim), job_id)
@@ -346,6 +348,18 @@ class SecretSyncs(Application[UUID]):
             return NameClaim(scope=scope, name=name)
         assert isinstance(claim, NameClaim)
         return claim
+
+    def _made_by(self, sync_id: str, ctx: CallContext) -> Written | None:
+        """The sync `ctx`'s caller created with `ctx`'s request id, if `sync_id` is one:
+        a retry of a create that committed before its process died gets the sync,
+        not ALREADY_EXISTS."""
+        if not sync_id or not ctx.request_id:
+            return None
+        created = next(iter(self.events.get(UUID(sync_id), lte=1)), None)
+        if created is None or (created.actor, created.request_id) != (ctx.actor, ctx.request_id):
+            return None
+        sync = self.repository.get(UUID(sync_id))
+        return Written(sync, self.recorder.max_notification_id() or 0)
 
     @staticmethod
     def _take(claim: NameClaim, sync: SecretSync) -> None:
