@@ -19,6 +19,9 @@ from service.runtime import metrics
 
 PROBE_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 2
+FAILURES_TO_REFUSE = 2  # one lost probe (a busy machine) does not turn callers away
+# The server answers but has no connection slot for the probe: it is up, only full.
+BUSY = ("too many clients", "remaining connection slots")
 log = logging.getLogger("secretsync.store")
 
 
@@ -28,6 +31,7 @@ class StoreProbe:
         self.interval = interval
         self.reachable = True  # the server opened its stores just before
         self.why = ""
+        self.failures = 0
         self._connection: Any = None
         self.on_change: list[Callable[[bool], None]] = []
         metrics.STORE_REACHABLE.set(1)
@@ -43,10 +47,15 @@ class StoreProbe:
     def check(self) -> bool:
         try:
             self._ask()
-        except Exception as error:  # any failure to answer: unreachable
+        except Exception as error:  # any other failure to answer: unreachable
             self._close()
-            self._set(False, type(error).__name__)
+            if any(words in str(error) for words in BUSY):
+                return self.reachable
+            self.failures += 1
+            if self.failures >= FAILURES_TO_REFUSE:
+                self._set(False, type(error).__name__)
         else:
+            self.failures = 0
             self._set(True, "")
         return self.reachable
 
