@@ -358,8 +358,9 @@ class SecretSyncs(Application[UUID]):
         created = next(iter(self.events.get(UUID(sync_id), lte=1)), None)
         if created is None or (created.actor, created.request_id) != (ctx.actor, ctx.request_id):
             return None
-        sync = self.repository.get(UUID(sync_id))
-        return Written(sync, self.recorder.max_notification_id() or 0)
+        # Position 0: no wait for the view, which holds it since before the crash (or
+        # will in a moment; the log's end may be an event it never tracks).
+        return Written(self.repository.get(UUID(sync_id)), 0)
 
     @staticmethod
     def _take(claim: NameClaim, sync: SecretSync) -> None:
