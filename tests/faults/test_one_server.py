@@ -10,14 +10,14 @@ from tests.conftest import create_request, new_project
 from tests.faults.conftest import serve, serve_env
 
 
-def refusal(second) -> str:  # noqa: ANN001
+def refusal(second) -> str:
     assert second.process.wait(timeout=60) == 2
     lines = [line for line in second.output().splitlines() if line.strip()]
     assert len(lines) == 1, lines  # one clear line, no traceback
     return lines[0]
 
 
-def unharmed(first) -> None:  # noqa: ANN001
+def unharmed(first) -> None:
     assert first.process.poll() is None
     assert first.serving()
     with first.channel() as channel:

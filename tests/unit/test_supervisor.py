@@ -14,7 +14,7 @@ def restarts(part: str) -> float:
     return metrics.BACKGROUND_RESTARTS.labels(part)._value.get()
 
 
-def wait_until(check, timeout: float = 10.0):  # noqa: ANN001, ANN201
+def wait_until(check, timeout: float = 10.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if value := check():
