@@ -297,7 +297,9 @@ class SecretSyncServer:
                 except Exception as error:
                     log.debug("storage check failed: %s", type(error).__name__)
                     target = None
-            healthy = healthy and not self.projection_failed and not self.supervisor.down
+            healthy = healthy and not (
+                self.projection_failed or self.supervisor.down or self.store_probe.full
+            )
             if not self.stopping.is_set():
                 self._set_health(
                     health_pb2.HealthCheckResponse.SERVING

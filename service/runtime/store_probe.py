@@ -1,4 +1,5 @@
-"""Whether the event store answers, asked twice a second on a connection of its own.
+"""Whether the event store answers, asked twice a second on a connection of its own (and,
+for SQLite, whether its disk has space).
 
 Health says NOT_SERVING while it does not, on every replica (leader or not), and calls are
 refused at once with UNAVAILABLE (service/api/store_gate.py) instead of waiting on a pool
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from service.runtime import metrics
 
 PROBE_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 2
+MIN_FREE_BYTES = 256 * 1024  # SQLite: less free space than this on its disk is "full"
 FAILURES_TO_REFUSE = 2  # one lost probe (a busy machine) does not turn callers away
 # The server answers but has no connection slot for the probe: it is up, only full.
 BUSY = ("too many clients", "remaining connection slots")
@@ -32,6 +35,7 @@ class StoreProbe:
         self.reachable = True  # the server opened its stores just before
         self.why = ""
         self.failures = 0
+        self.full = False  # SQLite: its disk is (nearly) full; reads work, writes fail
         self._connection: Any = None
         self.on_change: list[Callable[[bool], None]] = []
         metrics.STORE_REACHABLE.set(1)
@@ -70,6 +74,20 @@ class StoreProbe:
                 self.env["SQLITE_DBNAME"], timeout=PROBE_TIMEOUT_SECONDS, check_same_thread=False
             )
         self._connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        disk = os.statvfs(os.path.dirname(os.path.abspath(self.env["SQLITE_DBNAME"])))
+        self._set_full(disk.f_bavail * disk.f_frsize < MIN_FREE_BYTES)
+
+    def _set_full(self, full: bool) -> None:
+        if full == self.full:
+            return
+        self.full = full
+        if full:
+            log.error("the store's disk is full: writes are refused (RESOURCE_EXHAUSTED) "
+                      "until space is freed")
+            return
+        log.warning("the store's disk has space again")
+        for listener in self.on_change:
+            listener(True)  # failed parts restart now, without waiting out a backoff
 
     def _set(self, reachable: bool, why: str) -> None:
         changed = reachable != self.reachable
