@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN    := gen/.stamp
 
-.PHONY: run test lint proto-lint bench rebuild emulator clean
+.PHONY: run test faults lint proto-lint bench rebuild emulator clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ run: $(GEN)
 
 test: $(GEN) lint node-client-test
 	$(PY) -m pytest
+
+# The fault suite (tests/faults, docs/operations.md): restarts the machine's PostgreSQL and
+# mounts a small tmpfs (root), so it is not part of `make test`; .ci/run runs it after.
+faults: $(GEN)
+	SECRET_SYNC_FAULTS=1 $(PY) -m pytest tests/faults
 
 lint: $(GEN) contract-check
 	$(VENV)/bin/ruff check .

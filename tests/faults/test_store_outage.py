@@ -35,7 +35,7 @@ from tests.conftest import POSTGRES_ADMIN_URL, create_request, new_project, post
 from tests.emulator.conftest import emulator_connection
 from tests.faults.conftest import Served, calls, eventually, serve, serve_env
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
 SECRETS = 40
 OUTAGE_SECONDS = 20
 CLUSTER = ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main"]
