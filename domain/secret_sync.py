@@ -34,6 +34,8 @@ def etag_for(sync_id: UUID, version: int) -> str:
     return digest
 
 
+RETRY = "retry"  # the reason of a sync requested by the retry policy
+OPEN_STATUSES = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
 NO_SOURCE = {"folder_id": "", "environment_id": "", "environment_name": "", "problem": ""}
 
 
@@ -51,6 +53,10 @@ def empty_job() -> dict[str, Any]:
         "source_position": 0,
         "import_behavior": None,
         "then_delete": False,
+        # A transient failure's retry (domain/retry_policy.py): which attempt comes
+        # next and when (ISO time); 0 and None when none is scheduled.
+        "retry_attempt": 0,
+        "retry_at": None,
     }
 
 
@@ -209,9 +215,12 @@ class SecretSync(Aggregate):
             job = sync.jobs[self.kind]
             job["job_id"] = self.job_id
             job["status"] = JobStatus.PENDING.value
+            job["retry_at"] = None  # requested now: the retry is this job, or not needed
+            if getattr(self, "reason", "") != RETRY:
+                job["retry_attempt"] = 0  # something changed or a user asked: start over
 
     class SyncRequested(JobRequested):
-        reason: str  # "created", "manual" or "auto"
+        reason: str  # "created", "manual", "auto" or "retry"
 
     class ImportRequested(JobRequested):
         import_behavior: str
@@ -250,6 +259,11 @@ class SecretSync(Aggregate):
             request_id=request_id,
             **details,
         )
+
+    def job_retry(self, kind: JobKind) -> tuple[int, str | None]:
+        """(attempt, ISO time) of the scheduled retry; (0, None) when none is."""
+        job = self.job(kind)
+        return job.get("retry_attempt", 0), job.get("retry_at")
 
     def request_sync(self, job_id: str, reason: str, actor: str, request_id: str) -> None:
         self._request(self.SyncRequested, JobKind.SYNC, job_id, actor, request_id, reason=reason)
@@ -290,6 +304,14 @@ class SecretSync(Aggregate):
             job["source_position"] = getattr(self, "source_position", 0)  # older events: 0
             if job["job_id"] == self.job_id:
                 job["status"] = JobStatus.RUNNING.value
+
+    def retry_due(self, kind: JobKind, now: datetime) -> bool:
+        """A failed job's retry is due and nothing else is pending or running."""
+        job = self.job(kind)
+        at = job.get("retry_at")
+        return bool(at) and job["status"] not in OPEN_STATUSES and (
+            datetime.fromisoformat(at) <= now
+        )
 
     def synced_since(self, source_position: int) -> bool:
         """True if a sync job started when the source log had reached `source_position`:
@@ -384,6 +406,8 @@ class SecretSync(Aggregate):
         counts: dict[str, int]
         failures: dict[str, str]  # key or vault name -> Azure error code or reason
         managed_changes: dict[str, Any]  # lowercase name -> entry, or None when removed
+        retry_attempt: int  # the retry scheduled by this outcome (0: none; older events lack it)
+        retry_at: str  # when it runs (ISO), "" when none
 
         def finish(self, sync: SecretSync, status: JobStatus) -> dict[str, Any]:
             for lower, entry in self.managed_changes.items():
@@ -399,6 +423,8 @@ class SecretSync(Aggregate):
             job["message"] = self.message
             if job["job_id"] == self.job_id:
                 job["status"] = status.value
+                job["retry_attempt"] = getattr(self, "retry_attempt", 0)
+                job["retry_at"] = getattr(self, "retry_at", "") or None
             return job
 
     class JobSucceeded(JobFinished):
@@ -423,6 +449,7 @@ class SecretSync(Aggregate):
         failures: dict[str, str] | None,
         managed_changes: dict[str, Any] | None,
         worker: str | None,
+        retry: tuple[int, datetime] | None = None,
     ) -> None:
         self.ensure_live()
         self._ensure_holder(kind, job_id, worker)
@@ -434,6 +461,8 @@ class SecretSync(Aggregate):
             counts=dict(counts),
             failures=dict(failures or {}),
             managed_changes=dict(managed_changes or {}),
+            retry_attempt=retry[0] if retry else 0,
+            retry_at=retry[1].isoformat() if retry else "",
             actor=actor,
             request_id=job_id,
         )
@@ -448,10 +477,11 @@ class SecretSync(Aggregate):
         failures: dict[str, str] | None = None,
         managed_changes: dict[str, Any] | None = None,
         worker: str | None = None,
+        retry: tuple[int, datetime] | None = None,
     ) -> None:
         self._finish(
             self.JobSucceeded, kind, job_id, message, counts, actor, failures, managed_changes,
-            worker,
+            worker, retry,
         )
 
     def fail_job(
@@ -464,10 +494,12 @@ class SecretSync(Aggregate):
         failures: dict[str, str] | None = None,
         managed_changes: dict[str, Any] | None = None,
         worker: str | None = None,
+        retry: tuple[int, datetime] | None = None,
     ) -> None:
+        """`retry`: (attempt, when) of the retry this failure schedules, if any."""
         self._finish(
             self.JobFailed, kind, job_id, message, counts, actor, failures, managed_changes,
-            worker,
+            worker, retry,
         )
 
     # --- deleting ------------------------------------------------------------

@@ -36,6 +36,7 @@ from adapters.jwt_verifier import JwtSettings, JwtVerifier
 from adapters.replica_session import ReplicaSession
 from adapters.store_lock import StoreLock
 from adapters.sync_view import SecretSyncView, SyncFilter
+from domain.retry_policy import RetryPolicy
 from service.api.audit_servicer import AuditServicer
 from service.api.auth_interceptor import AuthInterceptor
 from service.api.authn import Authenticator
@@ -144,6 +145,10 @@ def assemble(
         ConnectionVaults(stores.connections),
         f"{socket.gethostname()}:{os.getpid()}",  # who claims jobs, as the log shows it
         lease=timedelta(seconds=config.job_lease_seconds),
+        retries=RetryPolicy(
+            first_delay=timedelta(seconds=config.job_retry_seconds),
+            max_attempts=config.job_retries,
+        ),
     )
     worker = None
     if config.run_jobs:

@@ -210,7 +210,7 @@ class SecretSyncServer:
             port = 0
         if not port:
             raise PortInUse(f"cannot listen on {self.config.listen}: the address is in use")
-        return port
+        return int(port)
 
     def _store_reachable(self, reachable: bool) -> None:
         """The probe's news, at once: the health loop may be waiting on a dead store."""

@@ -29,7 +29,7 @@ from domain.errors import (
 from domain.name_claim import NameClaim, sync_names
 from domain.options import ImportBehavior, JobKind
 from domain.rules import SyncSettings, check_request_id, check_settings, check_uuid
-from domain.secret_sync import SecretSync
+from domain.secret_sync import RETRY, SecretSync
 from service.app import access
 from service.app.call_context import CallContext
 from service.app.connections import AzureConnections
@@ -235,6 +235,20 @@ class SecretSyncs(Application[UUID]):
         self._save(sync)
         return True
 
+    def request_retry(self, sync_id: str, now: datetime) -> bool:
+        """Request the scheduled retry of a failed sync job, once it is due (any replica's
+        worker may; the event store lets one win)."""
+        sync = self.get_sync(sync_id)
+        if not sync.retry_due(JobKind.SYNC, now):
+            return False
+        attempt, _ = sync.job_retry(JobKind.SYNC)
+        sync.request_sync(new_job_id(), RETRY, RETRY_ACTOR, f"retry-{attempt}-{new_job_id()}")
+        try:
+            self._save(sync)
+        except ConcurrentChange:
+            return False  # another worker requested it, or the sync changed: look again
+        return True
+
     @retried
     def record_source_lost(self, sync_id: str, problem: str, ctx: CallContext) -> None:
         sync = self.get_sync(sync_id)
@@ -384,6 +398,9 @@ class SecretSyncs(Application[UUID]):
             (r.notification.id for r in recordings if isinstance(r.domain_event, SecretSync.Event)),
             default=0,
         )
+
+
+RETRY_ACTOR = "retry-policy"  # who requests a failed job's retry (the audit shows it)
 
 
 def new_job_id() -> str:

@@ -6,7 +6,8 @@ with a job pending, or running under a lease that ran out, and hands each to a
 JobRunner. Claiming is the exactly-once guard: of all the workers that try, the
 event store lets one record JobStarted. A sync runs one job at a time; when
 several are pending, imports go first (a sync then pushes what they brought),
-then syncs, then removals (so a removal requested last has the last word).
+then syncs, then removals (so a removal requested last has the last word). A failed
+sync job whose retry is due (domain/retry_policy.py) is requested again here.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class SyncWorker:
             sync = decode(row.id, row.version, row.state)
             due = next_job(sync, now)
             if due is None:
+                if sync.retry_due(JobKind.SYNC, now):  # a failed job's retry: request it
+                    self.runner.syncs.request_retry(row.id, now)
                 continue
             with self.lock:
                 if due in self.in_hand:

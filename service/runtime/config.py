@@ -40,6 +40,10 @@ class Config:
     job_concurrency: int = 4
     # A job whose worker sent no sign of life for this long is taken over by another.
     job_lease_seconds: float = 300.0
+    # A sync job that failed for a transient reason is retried by itself: first after
+    # this long, doubling (with jitter) up to 15 minutes, at most job_retries times.
+    job_retry_seconds: float = 30.0
+    job_retries: int = 5
     root_key: str = ""  # base64 of 32 bytes; never logged
     root_key_file: str = ""
     # Older root keys still read during a rotation (docs/keys.md): comma-separated.
@@ -92,6 +96,10 @@ class Config:
             job_lease_seconds=float(
                 env.get("SECRET_SYNC_JOB_LEASE_SECONDS", defaults.job_lease_seconds)
             ),
+            job_retry_seconds=float(
+                env.get("SECRET_SYNC_JOB_RETRY_SECONDS", defaults.job_retry_seconds)
+            ),
+            job_retries=int(env.get("SECRET_SYNC_JOB_RETRIES", defaults.job_retries)),
             root_key=env.get("SECRET_SYNC_ROOT_KEY", ""),
             root_key_file=env.get("SECRET_SYNC_ROOT_KEY_FILE", ""),
             old_root_keys=env.get("SECRET_SYNC_OLD_ROOT_KEYS", ""),

@@ -86,7 +86,10 @@ def to_row(sync: SecretSync) -> SyncRow:
         connection_id=sync.connection_id,
         environment=sync.environment,
         sync_status=sync.jobs["sync"]["status"] or "",
-        open_jobs=sum(job["status"] in OPEN for job in sync.jobs.values()),
+        # A scheduled retry is in the worker's queue too (domain/retry_policy.py).
+        open_jobs=sum(
+            job["status"] in OPEN or bool(job.get("retry_at")) for job in sync.jobs.values()
+        ),
         version=sync.version,
         state=encode(sync),
     )
