@@ -21,6 +21,8 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from hanzo.kms.secretsync.v1 import audit_service_pb2 as audit_api
 from hanzo.kms.secretsync.v1 import audit_service_pb2_grpc as audit_grpc
 from hanzo.kms.secretsync.v1 import secret_source_pb2 as spb
@@ -71,6 +73,13 @@ def vault_values(vault: KeyVaultEmulator) -> dict[str, str]:
     return {s.name: s.version.value for s in vault.vault().list_secrets(None, 10_000).items}
 
 
+def retry_hint(error: grpc.RpcError) -> bool:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    return status is not None and any(
+        detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for detail in status.details
+    )
+
+
 class Load:
     """Creates then gets on each replica until stopped; a create is acknowledged once
     answered (retried with the same request_id through the outage)."""
@@ -80,6 +89,7 @@ class Load:
         self.project_id = project_id
         self.acknowledged: list[str] = []
         self.codes: Counter[grpc.StatusCode] = Counter()
+        self.retry_hints = 0  # UNAVAILABLE answers that carried google.rpc.RetryInfo
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(r,)) for r in replicas]
 
@@ -116,6 +126,8 @@ class Load:
                 return answer
             except grpc.RpcError as error:
                 self.codes[error.code()] += 1
+                if error.code() == grpc.StatusCode.UNAVAILABLE and retry_hint(error):
+                    self.retry_hints += 1
                 if error.code() not in RETRIED:
                     return None
                 if self.stopping.is_set() and error.code() != grpc.StatusCode.ABORTED:
@@ -164,6 +176,7 @@ def test_postgres_restarted_twice_and_stopped_heals_without_anyone(
     # Nothing acknowledged is lost; nothing answered INTERNAL or UNKNOWN.
     assert not {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN} & set(load.codes), load.codes
     assert load.codes[grpc.StatusCode.UNAVAILABLE] > 0  # refused, not hung, while down
+    assert load.retry_hints > 0  # with a retry hint
     assert len(load.acknowledged) > 0
     for replica in replicas:
         with replica.channel() as channel:
