@@ -24,7 +24,7 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
                 'id text PRIMARY KEY, project_id text NOT NULL, name text COLLATE "C" NOT NULL, '
                 "connection_id text NOT NULL, environment text NOT NULL, "
                 "sync_status text NOT NULL, open_jobs integer NOT NULL, version bigint NOT NULL, "
-                "state text NOT NULL)"
+                "record text NOT NULL)"
             ),
             *(
                 SQL("CREATE INDEX IF NOT EXISTS {index} ON {view} " + what).format(
@@ -52,7 +52,7 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
             "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
             "connection_id = EXCLUDED.connection_id, environment = EXCLUDED.environment, "
             "sync_status = EXCLUDED.sync_status, open_jobs = EXCLUDED.open_jobs, "
-            "version = EXCLUDED.version, state = EXCLUDED.state"
+            "version = EXCLUDED.version, record = EXCLUDED.record"
         )
 
     def save_rows(self, rows: list[SyncRow], deleted: list[str], tracking: Tracking) -> None:

@@ -23,7 +23,7 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
             "id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, "
             "connection_id TEXT NOT NULL, environment TEXT NOT NULL, "
             "sync_status TEXT NOT NULL, open_jobs INTEGER NOT NULL, version INTEGER NOT NULL, "
-            "state TEXT NOT NULL)",
+            "record TEXT NOT NULL)",
             *index_statements(self.table),
         ]
 
@@ -40,7 +40,7 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
                     row.sync_status,
                     row.open_jobs,
                     row.version,
-                    row.state,
+                    row.record,
                 ),
             )
             self._insert_tracking(c, tracking)

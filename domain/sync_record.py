@@ -107,6 +107,11 @@ class SyncRecord:
         return cls(id=sync_id, version=version, **json.loads(text))
 
 
+def sync_id_of(event: Any) -> str:
+    """The sync an event of a sync or of one of its job leases is about."""
+    return event.sync_id if isinstance(event, JobLease.Event) else str(event.originator_id)
+
+
 def apply_event(record: SyncRecord | None, event: Any) -> SyncRecord | None:
     """The record after `event` (None: no such sync). A record whose sync was deleted
     comes back with `deleted` set, for the view to drop its row."""

@@ -32,6 +32,8 @@ from tests.integration.sync_helpers import mask
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "main_store"
 EXPECTED = json.loads((FIXTURE / "expected.json").read_text())
 IDS = EXPECTED["ids"]
+VERSIONS = {shown["id"]: int(shown["version"]) for shown in EXPECTED["syncs"].values()}
+LISTED = [(sync_id, VERSIONS[sync_id]) for sync_id in EXPECTED["list"]]
 AUDIT_TABLES = ("audit_events", "audit_resources", "audit_tracking")
 
 
@@ -53,17 +55,28 @@ def old_store(tmp_path: Path) -> Iterator[grpc.Channel]:
         server.stop(grace=1.0)
 
 
+def caught_up(syncs: api_grpc.SecretSyncServiceStub) -> list[Any]:
+    """The project's syncs, once the view rebuilt from the old log shows them all (the
+    server serves while its projection replays)."""
+    request = api.ListSecretSyncsRequest(project_id=IDS["project"])
+    return poll(
+        lambda: list(syncs.ListSecretSyncs(request).secret_syncs),
+        lambda listed: [(s.id, s.version) for s in listed] == LISTED,
+        timeout=30,
+    )
+
+
 def without_etag(shown: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in shown.items() if k != "etag"}
 
 
 def test_an_old_store_serves_the_syncs_it_served(old_store):
     syncs = api_grpc.SecretSyncServiceStub(old_store)
+    listed = caught_up(syncs)
+    assert [s.id for s in listed] == EXPECTED["list"]
     for name, expected in EXPECTED["syncs"].items():
         shown = syncs.GetSecretSync(api.GetSecretSyncRequest(id=IDS[name])).secret_sync
         assert without_etag(MessageToDict(shown)) == without_etag(expected), name
-    listed = syncs.ListSecretSyncs(api.ListSecretSyncsRequest(project_id=IDS["project"]))
-    assert [s.id for s in listed.secret_syncs] == EXPECTED["list"]
     with pytest.raises(grpc.RpcError) as gone:
         syncs.GetSecretSync(api.GetSecretSyncRequest(id=IDS["deleted"]))
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
@@ -92,6 +105,7 @@ def test_an_old_sync_loads_and_takes_new_events(old_store):
     """Its history (lease renewals recorded on the sync) replays: versions, history
     reads, an update with the etag just read, a trigger."""
     syncs = api_grpc.SecretSyncServiceStub(old_store)
+    caught_up(syncs)
     main = syncs.GetSecretSync(api.GetSecretSyncRequest(id=IDS["main"])).secret_sync
     first = syncs.GetSecretSync(api.GetSecretSyncRequest(id=main.id, as_of_version=1))
     assert first.secret_sync.description == "made for the main-store fixture"
