@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -43,7 +42,7 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
 
     def save_row(self, row: SyncRow, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(self._upsert(), astuple(row), prepare=True)
+            curs.execute(self._upsert(), row.values(), prepare=True)
             self._insert_tracking(curs, tracking)
 
     def _upsert(self) -> Composed:
@@ -58,7 +57,7 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
     def save_rows(self, rows: list[SyncRow], deleted: list[str], tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
             if rows:
-                curs.executemany(self._upsert(), [astuple(row) for row in rows])
+                curs.executemany(self._upsert(), [row.values() for row in rows])
             if deleted:
                 curs.execute(self._sql("DELETE FROM {view} WHERE id = ANY(%s)"), (deleted,))
             self._insert_tracking(curs, tracking)

@@ -21,6 +21,7 @@ from domain.options import JobKind
 from domain.secret_sync import SETTINGS_FIELDS, SecretSync, etag_for, initial_state, lease_holder
 
 # Stored in the record's JSON; id and version are the view's own columns.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 _STORED = ("project_id", "created_at", "updated_at", *SETTINGS_FIELDS, "source", "jobs")
 
 
@@ -100,7 +101,7 @@ class SyncRecord:
     # --- stored form -------------------------------------------------------------------
 
     def to_json(self) -> str:
-        return json.dumps({name: getattr(self, name) for name in _STORED}, separators=(",", ":"))
+        return _ENCODER.encode({name: getattr(self, name) for name in _STORED})
 
     @classmethod
     def from_json(cls, sync_id: str, version: int, text: str) -> SyncRecord:

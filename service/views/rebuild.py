@@ -16,12 +16,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from eventsourcing.persistence import (
-    ApplicationRecorder,
-    InfrastructureFactory,
-    Notification,
-    Tracking,
-)
+from eventsourcing.persistence import InfrastructureFactory, Mapper, Notification, Tracking
 from eventsourcing.utils import Environment
 
 from adapters.sync_view import NEXT_TABLE, SecretSyncView, SyncRow
@@ -108,11 +103,12 @@ def replay(
     position in one transaction: it only ever starts on an empty view.
     """
     last_report = 0.0
-    for batch in _batches(app.recorder, position):
+    transcode = Mapper(transcoder=app.mapper.transcoder)  # the states come opened
+    for batch in _opened_batches(app, position):
         changed: dict[str, SyncRecord] = {}
         deleted: set[str] = set()
         for notification in batch:
-            event = app.mapper.to_domain_event(notification)
+            event = transcode.to_domain_event(notification)
             sync_id = sync_id_of(event)
             record = apply_event(records.get(sync_id), event)
             if record is None:
@@ -134,14 +130,26 @@ def replay(
     return position
 
 
-def _batches(recorder: ApplicationRecorder, position: int) -> Iterator[list[Notification]]:
-    """The sync events after `position`, a batch at a time; the next batch is read from
-    the database while the caller applies this one (the wait for it needs no CPU)."""
+def _opened_batches(app: SecretSyncs, position: int) -> Iterator[list[Notification]]:
+    """The sync events after `position`, a batch at a time, their states decrypted and
+    decompressed (left to transcode). A thread reads and opens the next batch while the
+    caller applies this one: the database's answer and zlib need no lock, so they run
+    beside the caller's work, on another core when there is one."""
 
     def read(after: int) -> list[Notification]:
-        return recorder.select_notifications(
+        batch = app.recorder.select_notifications(
             start=after, limit=BATCH, topics=SYNC_EVENT_TOPICS, inclusive_of_start=False
         )
+        return [
+            Notification(
+                id=n.id,
+                originator_id=n.originator_id,
+                originator_version=n.originator_version,
+                topic=n.topic,
+                state=_open(app.mapper, n.state),
+            )
+            for n in batch
+        ]
 
     with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as reader:
         batch = read(position)
@@ -149,6 +157,15 @@ def _batches(recorder: ApplicationRecorder, position: int) -> Iterator[list[Noti
             following = reader.submit(read, batch[-1].id)
             yield batch
             batch = following.result()
+
+
+def _open(mapper: Mapper, state: bytes) -> bytes:
+    """A stored state as the transcoder reads it (what Mapper.to_domain_event does first)."""
+    if mapper.cipher:
+        state = mapper.cipher.decrypt(state)
+    if mapper.compressor:
+        state = mapper.compressor.decompress(state)
+    return state
 
 
 def _report(done: int, total: int, width: int = 40) -> None:
