@@ -122,8 +122,12 @@ class SecretSync(Aggregate):
         self, project_id: str, settings: dict[str, Any], source: dict[str, str]
     ) -> None:
         self.project_id = project_id
-        for attribute, value in initial_state(settings, source).items():
-            setattr(self, attribute, value)
+        state = initial_state(settings, source)
+        for field in SETTINGS_FIELDS:
+            setattr(self, field, state[field])
+        self.jobs: dict[str, dict[str, Any]] = state["jobs"]
+        self.source: dict[str, str] = state["source"]
+        self.deleted: bool = state["deleted"]
         # What this sync last wrote, by lowercase vault name: [name, key, fingerprint,
         # updated]. Fingerprints are keyed digests, never values.
         self.managed: dict[str, list[Any]] = {}
@@ -343,7 +347,7 @@ class SecretSync(Aggregate):
     def synced_since(self, source_position: int) -> bool:
         """True if a sync job started when the source log had reached `source_position`:
         it read the source after that change, so the change needs no further sync."""
-        return self.job(JobKind.SYNC).get("source_position", 0) >= source_position
+        return bool(self.job(JobKind.SYNC).get("source_position", 0) >= source_position)
 
     def running_job(
         self, now: datetime, renewed: Mapping[str, str] | None = None
