@@ -347,7 +347,7 @@ class SecretSync(Aggregate):
     def synced_since(self, source_position: int) -> bool:
         """True if a sync job started when the source log had reached `source_position`:
         it read the source after that change, so the change needs no further sync."""
-        return bool(self.job(JobKind.SYNC).get("source_position", 0) >= source_position)
+        return int(self.job(JobKind.SYNC).get("source_position", 0)) >= source_position
 
     def running_job(
         self, now: datetime, renewed: Mapping[str, str] | None = None
