@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from uuid import UUID
 
 from eventsourcing.persistence import InfrastructureFactory, Mapper, Notification, Tracking
 from eventsourcing.utils import Environment
@@ -103,7 +104,7 @@ def replay(
     position in one transaction: it only ever starts on an empty view.
     """
     last_report = 0.0
-    transcode = Mapper(transcoder=app.mapper.transcoder)  # the states come opened
+    transcode: Mapper[UUID] = Mapper(transcoder=app.mapper.transcoder)  # states come opened
     for batch in _opened_batches(app, position):
         changed: dict[str, SyncRecord] = {}
         deleted: set[str] = set()
