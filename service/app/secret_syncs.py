@@ -333,9 +333,8 @@ class SecretSyncs(Application[UUID]):
         is gone. Recorded on the run's JobLease: the sync does not change."""
         sync = self.get_sync(sync_id)
         sync.ensure_holder(kind, job_id, worker)
-        try:
-            held = self.repository.get(lease_id(job_id, worker))
-        except AggregateNotFoundError:
+        held = self._lease(job_id, worker)
+        if held is None:
             held = JobLease.first_renewal(str(sync.id), kind.value, job_id, worker, now, lease)
         else:
             held.renew(now, lease)
@@ -344,14 +343,19 @@ class SecretSyncs(Application[UUID]):
     def renewed_leases(self, sync: SecretSync) -> dict[str, str]:
         """Until when the holders of the sync's running jobs have renewed their leases,
         by job id (for `SecretSync.start_job`)."""
-        renewed = {}
+        renewed: dict[str, str] = {}
         for job_id, worker in sync.lease_keepers():
-            try:
-                held = self.repository.get(lease_id(job_id, worker))
-            except AggregateNotFoundError:
-                continue
-            renewed[job_id] = held.lease_until
+            held = self._lease(job_id, worker)
+            if held is not None:
+                renewed[job_id] = held.lease_until
         return renewed
+
+    def _lease(self, job_id: str, worker: str) -> JobLease | None:
+        try:
+            held: object = self.repository.get(lease_id(job_id, worker))
+        except AggregateNotFoundError:
+            return None
+        return held if isinstance(held, JobLease) else None
 
     def get_sync(self, sync_id: str) -> SecretSync:
         """The sync as the event store has it (not the view)."""
