@@ -109,6 +109,18 @@ class SyncState(Protocol):
 class SecretSync(Aggregate):
     """One sync from a KMS folder to one Azure Key Vault."""
 
+    # The settings (SyncSettings' fields), set by name from the Created and Updated events.
+    name: str
+    description: str
+    is_enabled: bool
+    connection_id: str
+    environment: str
+    secret_path: str
+    vault_base_url: str
+    initial_sync_behavior: str | None
+    key_schema: str
+    disable_secret_deletion: bool
+
     class Event(Aggregate.Event):
         actor: str
         request_id: str

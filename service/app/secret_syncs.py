@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, astuple, dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -144,7 +144,7 @@ class SecretSyncs(Application[UUID]):
         if {"environment", "secret_path"} & changes.keys():
             access.place(sync.project_id, sync.environment, sync.secret_path)  # may it go there?
             source = self.sources.locate(sync.project_id, sync.environment, sync.secret_path)
-            sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
+            sync.locate_source(**asdict(source), actor=ctx.actor, request_id=ctx.request_id)
         job_id = ""
         if sync.is_enabled and RESYNC_ON_CHANGE & changes.keys():
             job_id = new_job_id()
@@ -253,7 +253,7 @@ class SecretSyncs(Application[UUID]):
     def _check_source(self, sync: SecretSync, ctx: CallContext) -> None:
         """Refuse jobs on a sync whose folder is gone (FAILED_PRECONDITION naming it)."""
         source = self.sources.locate(sync.project_id, sync.environment, sync.secret_path)
-        sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
+        sync.locate_source(**asdict(source), actor=ctx.actor, request_id=ctx.request_id)
 
     # --- helpers -------------------------------------------------------------
 
