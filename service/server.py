@@ -177,6 +177,7 @@ class SecretSyncServer:
         self.server.start()
         self.metrics.start()
         self.store_probe.on_change.append(self._store_reachable)
+        self.leadership.start()  # SQLite leads at once; PostgreSQL in its supervised run
         self.supervisor.add("store-probe", self.store_probe.run)
         if self.replica is not None:
             self.supervisor.add("replica-session", self.replica.keep)

@@ -82,6 +82,17 @@ class Leadership:
         """A follower stopped and this replica has not stepped down yet."""
         return bool(self.failed_follower)
 
+    def start(self) -> None:
+        """SQLite: lead at once, before the first call is served (as the only process on
+        its store, it always leads); PostgreSQL replicas try for the lock in `run`."""
+        if self.postgres:
+            return
+        try:
+            self._elected()
+        except Exception as error:  # the supervised run tries again
+            log.warning("could not start the followers yet: %s", type(error).__name__)
+            self.step_down()
+
     def run(self, stopping: threading.Event) -> None:
         """The supervised loop: lead when the lock is free, keep checking it while leading."""
         while not stopping.is_set():
