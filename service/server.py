@@ -76,6 +76,19 @@ class Stores:
     def applications(self) -> tuple[Any, ...]:
         return (self.syncs, self.sources, self.connections, self.tokens)
 
+    def refresh_pools(self) -> None:
+        """The store is back: replace broken pooled connections now, rather than when each
+        pool's reconnection backoff (grown during the outage) next tries."""
+        views = (self.view, self.source_changes.view, self.audit.view)
+        recorders = [application.recorder for application in self.applications]
+        for holder in (*views, *recorders):
+            pool = getattr(getattr(holder, "datastore", None), "pool", None)
+            if pool is not None and hasattr(pool, "check"):
+                try:
+                    pool.check()
+                except Exception as error:  # best effort: the pool heals by itself later
+                    log.debug("checking a pool failed: %s", type(error).__name__)
+
     def close(self) -> None:
         for view in (self.view, self.source_changes.view):
             view.datastore.close()  # type: ignore[attr-defined]
@@ -218,6 +231,7 @@ class SecretSyncServer:
         if not reachable:
             self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         else:
+            self.stores.refresh_pools()
             self.supervisor.retry_now()
 
     def _log_transport(self) -> None:

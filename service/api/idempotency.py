@@ -63,6 +63,9 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
         # Reservations of failed calls that could not be released (the store was down):
         # released before the next call, so a retry is not kept waiting for a dead call.
         self._unreleased: set[tuple[str, str]] = set()
+        # Answers of calls that committed while the store then failed to keep the answer:
+        # stored before the next call (a retry then gets it; it waits meanwhile).
+        self._unstored: dict[tuple[str, str], bytes] = {}
 
     def intercept_service(
         self,
@@ -130,7 +133,18 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
         if context.code() not in (None, grpc.StatusCode.OK):
             self._release(method, request_id)  # set_code without raising: a failure
             return response
-        self.store.complete(method, request_id, serialize(response))
+        answer = serialize(response)
+        try:
+            self.store.complete(method, request_id, answer)
+        except Exception as error:
+            if store_failure(error) is None:
+                raise
+            # The call's effect is committed: its answer is kept here until the store
+            # takes it, never released (a retry must not run the call twice).
+            log.warning("the answer to request_id %r is kept until the store answers",
+                        request_id)
+            self._unstored[(method, request_id)] = answer
+            return response
         self._cleanup()
         return response
 
@@ -143,6 +157,12 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
             self._unreleased.add((method, request_id))
 
     def _release_leftovers(self) -> None:
+        for (method, request_id), answer in list(self._unstored.items()):
+            try:
+                self.store.complete(method, request_id, answer)
+            except Exception:  # still down: the call itself will say so
+                return
+            self._unstored.pop((method, request_id), None)
         for method, request_id in list(self._unreleased):
             try:
                 self.store.release(method, request_id)
@@ -154,7 +174,12 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
         now = self.clock()
         if now - self._last_cleanup > 3600:
             self._last_cleanup = now
-            dropped = self.store.forget_before(now - KEEP_SECONDS)
+            try:
+                dropped = self.store.forget_before(now - KEEP_SECONDS)
+            except Exception as error:  # the next hour's call tries again
+                if store_failure(error) is None:
+                    raise
+                return
             log.debug("forgot %d request ids older than a day", dropped)
 
 
