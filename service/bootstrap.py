@@ -35,6 +35,7 @@ from adapters.idempotency_store import (
     SQLiteIdempotencyStore,
 )
 from adapters.jwt_verifier import JwtSettings, JwtVerifier
+from adapters.postgres_pool import cap_reconnect_backoff
 from adapters.replica_session import ReplicaSession
 from adapters.store_lock import StoreLock
 from adapters.sync_view import SecretSyncView, SyncFilter
@@ -84,6 +85,7 @@ def build(config: Config) -> SecretSyncServer:
     tls = server_tls(config)
     root_key = config.load_root_key()
     env = config.persistence_env()
+    cap_reconnect_backoff()  # pools reconnect within seconds of the store's return
     lock = hold_store(env)  # SQLite: one server per store, refused before anything opens
     try:
         with tables_made_one_at_a_time(env):  # replicas may start together
