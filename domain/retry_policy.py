@@ -46,5 +46,5 @@ class RetryPolicy:
         `jitter` in [0.8, 1.2] spreads replicas' retries of many syncs apart."""
         if attempt > self.max_attempts:
             return None
-        delay = min(self.first_delay * (2 ** (attempt - 1)), self.max_delay)
+        delay: timedelta = min(self.first_delay * (2 ** (attempt - 1)), self.max_delay)
         return now + delay * jitter

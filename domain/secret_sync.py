@@ -90,8 +90,9 @@ def job_retry(jobs: Mapping[str, Mapping[str, Any]], kind: JobKind) -> tuple[int
 def retry_due(jobs: Mapping[str, Mapping[str, Any]], kind: JobKind, now: datetime) -> bool:
     """A failed job's retry is due and no job of that kind is pending or running."""
     _, at = job_retry(jobs, kind)
-    status = jobs[kind.value]["status"]
-    return bool(at) and status not in OPEN_STATUSES and datetime.fromisoformat(at) <= now
+    if not at or jobs[kind.value]["status"] in OPEN_STATUSES:
+        return False
+    return datetime.fromisoformat(at) <= now
 
 
 def empty_job() -> dict[str, Any]:
