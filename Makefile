@@ -8,11 +8,21 @@ GEN    := gen/.stamp
 
 .PHONY: run test lint proto-lint bench rebuild emulator clean
 
-$(STAMP): pyproject.toml
+# Installs exactly requirements.lock (every package, pinned and hashed), then this
+# project itself without resolving anything. `make lock` rewrites the lock.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
+
+.PHONY: lock
+# After changing a pin in pyproject.toml: resolve the whole set again (PyPI) and commit
+# requirements.lock with it. `make lint` fails while the two disagree (.ci/lock_check.py).
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	    --generate-hashes --custom-compile-command "make lock" -o requirements.lock
 
 # Python code generated from protos/ (never committed).
 $(GEN): $(STAMP) $(PROTOS)
@@ -29,6 +39,7 @@ test: $(GEN) lint node-client-test go-client-test
 	$(PY) -m pytest
 
 lint: $(GEN) contract-check
+	$(PY) .ci/lock_check.py
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/buf lint
 
