@@ -41,6 +41,7 @@ test: $(GEN) lint node-client-test go-client-test
 lint: $(GEN) contract-check
 	$(PY) .ci/lock_check.py
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/buf lint
 
 bench: $(GEN)
