@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -18,7 +15,6 @@ from adapters.sync_view import SecretSyncView, SyncFilter, SyncRow
 from domain.errors import (
     FailedPrecondition,
     FieldViolation,
-    InvalidArgument,
     SecretSyncError,
     SecretSyncNotFound,
     require,
@@ -29,7 +25,7 @@ from domain.snapshot import decode
 from domain.vault import VaultError
 from service.api import sync_convert as convert
 from service.api.errors import to_status, translate_errors
-from service.api.paging import DEFAULT_PAGE_SIZE
+from service.api.paging import DEFAULT_PAGE_SIZE, page_token, read_page_token
 from service.app import access
 from service.app.call_context import call_context
 from service.app.secret_syncs import SecretSyncs, Written
@@ -38,6 +34,7 @@ from service.views.progress import Progress
 from service.views.read_cache import ReadCache
 
 MAX_PAGE_SIZE = 500
+SYNCS = "secret_syncs"  # the list's name in its page tokens
 WATCH_POLL_SECONDS = 1.0
 log = logging.getLogger("secretsync.api")
 
@@ -205,7 +202,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         query = _list_query(request)
         rows = self.view.list_rows(query)
         page, more = rows[: query.limit - 1], len(rows) == query.limit
-        token = _page_token(query, page[-1].name) if more and page else ""
+        token = page_token(SYNCS, _token_filters(query), page[-1].name) if more and page else ""
         # A caller narrowed to environments or paths sees only its syncs (a page may
         # then hold fewer than page_size; the token still continues after it).
         shown = [s for s in map(_proto, page) if _readable(s)]
@@ -277,31 +274,16 @@ def _list_query(request: api.ListSecretSyncsRequest) -> SyncFilter:
         environment=request.environment,
         sync_status=status,
     )
-    if request.page_token:
-        after = _read_page_token(request.page_token, query)
+    after = read_page_token(request.page_token, SYNCS, _token_filters(query))
+    if after is not None:
         query = SyncFilter(**{**query.__dict__, "after_name": after})
     return query
 
 
-def _filter_digest(query: SyncFilter) -> str:
-    key = [query.project_id, query.connection_id, query.environment, query.sync_status]
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
-
-
-def _page_token(query: SyncFilter, last_name: str) -> str:
-    raw = json.dumps({"after": last_name, "filter": _filter_digest(query)})
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _read_page_token(token: str, query: SyncFilter) -> str:
-    bad = InvalidArgument(
-        [FieldViolation("page_token", "is not a token from a previous page of this query")]
-    )
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after, digest = raw["after"], raw["filter"]
-    except (ValueError, KeyError, TypeError):
-        raise bad from None
-    if digest != _filter_digest(query) or not isinstance(after, str):
-        raise bad
-    return after
+def _token_filters(query: SyncFilter) -> dict[str, str]:
+    return {
+        "project_id": query.project_id,
+        "connection_id": query.connection_id,
+        "environment": query.environment,
+        "sync_status": query.sync_status,
+    }
