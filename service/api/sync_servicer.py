@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC
 
 import grpc
@@ -21,9 +21,11 @@ from domain.errors import (
 )
 from domain.permissions import READ
 from domain.rules import check_name, check_uuid
+from domain.secret_sync import SecretSync
 from domain.snapshot import decode
 from domain.vault import VaultError
 from service.api import sync_convert as convert
+from service.api.connection_names import ConnectionNames
 from service.api.errors import to_status, translate_errors
 from service.api.paging import DEFAULT_PAGE_SIZE, page_token, read_page_token
 from service.app import access
@@ -49,14 +51,22 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         stopping: threading.Event,
         read_cache: ReadCache,
         planner: JobRunner,
+        connection_names: Callable[[str], str],
     ) -> None:
         self.planner = planner
+        self.connection_names = ConnectionNames(connection_names)
         self.app = app
         self.view = view
         self.progress = progress
         self.read_cache = read_cache
         self.write_wait_seconds = write_wait_seconds
         self.stopping = stopping
+
+    def _shown(self, sync: SecretSync) -> convert.pb.SecretSync:
+        return convert.sync_to_proto(sync, self.connection_names(sync.connection_id))
+
+    def _row(self, row: SyncRow) -> convert.pb.SecretSync:
+        return self._shown(decode(row.id, row.version, row.state))
 
     # --- writes --------------------------------------------------------------
 
@@ -66,7 +76,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             written.position, self.write_wait_seconds
         ):
             log.warning("view is behind: position %s not yet projected", written.position)
-        return convert.sync_to_proto(written.sync)
+        return self._shown(written.sync)
 
     @translate_errors
     def CreateSecretSync(
@@ -125,7 +135,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                 f"the vault answered {error.code}: {error}", "VAULT_ERROR"
             ) from None
         return api.TriggerSecretSyncResponse(
-            secret_sync=convert.sync_to_proto(sync),
+            secret_sync=self._shown(sync),
             plan=[convert.plan_step(step) for step in plan.steps],
             blocking=plan.blocking,
         )
@@ -161,24 +171,24 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             if request.as_of_version < 1:
                 require([FieldViolation("as_of_version", "must be 1 or more")])
             sync = self.app.as_of(request.id, version=request.as_of_version)
-            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(sync))
+            return api.GetSecretSyncResponse(secret_sync=self._shown(sync))
         if as_of == "as_of_time":
             try:
                 moment = request.as_of_time.ToDatetime(tzinfo=UTC)
             except (ValueError, OverflowError):  # nanos out of range, or past year 9999
                 require([FieldViolation("as_of_time", "is not a valid timestamp")])
             sync = self.app.as_of(request.id, moment=moment)
-            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(sync))
+            return api.GetSecretSyncResponse(secret_sync=self._shown(sync))
         if request.id:
             return self._get_by_id(request.id)
         require(check_uuid("project_id", request.project_id) + check_name(request.name))
         row = self.view.find_row(request.project_id.lower(), request.name)
         missing = SecretSyncNotFound(
             f"no secret sync named {request.name!r} in project {request.project_id}"
-        )
+        ).about(resource_id=request.name, field="name")
         if row is None:
             raise missing
-        answer = api.GetSecretSyncResponse(secret_sync=_proto(row))
+        answer = api.GetSecretSyncResponse(secret_sync=self._row(row))
         _may_see(answer.secret_sync, missing)
         return answer
 
@@ -189,10 +199,13 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         if answer is None:
             row = self.view.get_row(key)
             if row is None:
-                raise SecretSyncNotFound(f"secret sync {sync_id} not found")
-            answer = api.GetSecretSyncResponse(secret_sync=_proto(row))
+                raise SecretSyncNotFound(f"secret sync {sync_id} not found").about(
+                resource_id=key, field="id"
+            )
+            answer = api.GetSecretSyncResponse(secret_sync=self._row(row))
             self.read_cache.put(key, generation, answer)
-        _may_see(answer.secret_sync, SecretSyncNotFound(f"secret sync {sync_id} not found"))
+        missing = SecretSyncNotFound(f"secret sync {sync_id} not found")
+        _may_see(answer.secret_sync, missing.about(resource_id=key, field="id"))
         return answer
 
     @translate_errors
@@ -205,7 +218,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         token = page_token(SYNCS, _token_filters(query), page[-1].name) if more and page else ""
         # A caller narrowed to environments or paths sees only its syncs (a page may
         # then hold fewer than page_size; the token still continues after it).
-        shown = [s for s in map(_proto, page) if _readable(s)]
+        shown = [s for s in map(self._row, page) if _readable(s)]
         return api.ListSecretSyncsResponse(secret_syncs=shown, next_page_token=token)
 
     def WatchSecretSync(
@@ -215,10 +228,12 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             require(check_uuid("id", request.id))
             sync_id = request.id.lower()
             row = self.view.get_row(sync_id)
-            missing = SecretSyncNotFound(f"secret sync {request.id} not found")
+            missing = SecretSyncNotFound(f"secret sync {request.id} not found").about(
+                resource_id=sync_id, field="id"
+            )
             if row is None:
                 raise missing
-            _may_see(_proto(row), missing)
+            _may_see(self._row(row), missing)
         except SecretSyncError as error:
             context.abort_with_status(to_status(error))
         return self._watch(sync_id, context)
@@ -235,7 +250,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                     yield api.WatchSecretSyncResponse(secret_sync=last, deleted=True)
                 return
             if row.version != seen_version:
-                seen_version, last = row.version, _proto(row)
+                seen_version, last = row.version, self._row(row)
                 yield api.WatchSecretSyncResponse(secret_sync=last)
             self.progress.wait_for_change(sync_id, changes, WATCH_POLL_SECONDS)
 
@@ -250,8 +265,6 @@ def _readable(sync: convert.pb.SecretSync) -> bool:
     return access.may(READ, sync.project_id, sync.environment.slug, sync.folder.path)
 
 
-def _proto(row: SyncRow) -> convert.pb.SecretSync:
-    return convert.sync_to_proto(decode(row.id, row.version, row.state))
 
 
 def _list_query(request: api.ListSecretSyncsRequest) -> SyncFilter:

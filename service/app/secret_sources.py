@@ -103,7 +103,9 @@ class SecretSources(Application[UUID]):
         except AggregateNotFoundError:
             project = None
         if not isinstance(project, Project):
-            raise NotFound(f"project {project_id} not found", "PROJECT_NOT_FOUND")
+            raise NotFound(f"project {project_id} not found", "PROJECT_NOT_FOUND").about(
+                resource_id=project_id, field=field
+            )
         return project
 
     @retried
@@ -131,7 +133,9 @@ class SecretSources(Application[UUID]):
         self.project(project_id).environment(environment)
         folder = self._folder_or_none(project_id, environment, path)
         if folder is None or folder.deleted:
-            raise NotFound(f"folder {environment}:{path} not found", "FOLDER_NOT_FOUND")
+            raise NotFound(f"folder {environment}:{path} not found", "FOLDER_NOT_FOUND").about(
+                resource_id=f"{environment}:{path}", field="path"
+            )
         return folder
 
     @retried

@@ -131,7 +131,8 @@ describe("the Node client against the service and the Key Vault emulator", { tim
     assert.equal(rich?.code, grpc.status.INVALID_ARGUMENT);
     assert.equal(rich?.errorInfo?.reason, "INVALID_ARGUMENT");
     assert.equal(rich?.errorInfo?.domain, "secretsync.kms.hanzo.ai");
-    const fields = rich?.badRequest?.field_violations.map((v) => v.field).sort();
+    // Every rule a field breaks is one violation: the vault URL breaks three here.
+    const fields = [...new Set(rich?.badRequest?.field_violations.map((v) => v.field))].sort();
     assert.deepEqual(fields, [
       "destination_config.vault_base_url",
       "name",
@@ -143,6 +144,7 @@ describe("the Node client against the service and the Key Vault emulator", { tim
     assert.equal(missing?.code, grpc.status.NOT_FOUND);
     assert.equal(missing?.errorInfo?.reason, "SECRET_SYNC_NOT_FOUND");
     assert.equal(missing?.badRequest, undefined);
+    assert.equal(missing?.errorInfo?.metadata.resource_type, "secret_sync"); // which resource
   });
 
   it("reads the audit trail: the sync's life and the secret written, never its value", async () => {
