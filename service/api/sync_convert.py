@@ -124,7 +124,7 @@ def job_fields(sync: SecretSync, kind: str, noun: str, done: str) -> dict[str, A
     }
 
 
-def sync_to_proto(sync: SecretSync, connection_name: str = "") -> pb.SecretSync:
+def sync_to_proto(sync: SecretSync) -> pb.SecretSync:
     return pb.SecretSync(
         id=str(sync.id),
         name=sync.name,
@@ -133,9 +133,7 @@ def sync_to_proto(sync: SecretSync, connection_name: str = "") -> pb.SecretSync:
         version=sync.version,
         project_id=sync.project_id,
         connection_id=sync.connection_id,
-        connection=pb.ConnectionSummary(
-            app=CONNECTION_APP, name=connection_name, id=sync.connection_id
-        ),
+        connection=pb.ConnectionSummary(app=CONNECTION_APP, id=sync.connection_id),
         environment=pb.EnvironmentSummary(
             slug=sync.environment,
             name=sync.source["environment_name"],

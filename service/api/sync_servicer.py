@@ -63,7 +63,9 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         self.stopping = stopping
 
     def _shown(self, sync: SecretSync) -> convert.pb.SecretSync:
-        return convert.sync_to_proto(sync, self.connection_names(sync.connection_id))
+        shown = convert.sync_to_proto(sync)
+        shown.connection.name = self.connection_names(shown.connection_id)
+        return shown
 
     def _row(self, row: SyncRow) -> convert.pb.SecretSync:
         return self._shown(decode(row.id, row.version, row.state))

@@ -183,11 +183,12 @@ class AzureConnections(Application[UUID]):
         """A connection's name, "" when it does not exist (any more). No access check:
         for showing beside a sync the caller may already see, in the same project."""
         try:
-            connection = self.repository.get(UUID(connection_id))
+            found: object = self.repository.get(UUID(connection_id))
         except (AggregateNotFoundError, ValueError):
             return ""
-        live = isinstance(connection, AzureConnection) and not connection.deleted
-        return connection.name if live else ""
+        if isinstance(found, AzureConnection) and not found.deleted:
+            return str(found.name)
+        return ""
 
     def list_connections(
         self, project_id: str, after_name: str = "", limit: int = 50

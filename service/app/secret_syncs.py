@@ -356,7 +356,7 @@ class SecretSyncs(Application[UUID]):
         except NameTaken:
             raise NameTaken(
                 f"the name {sync.name!r} is taken in project {sync.project_id}"
-            ).about("secret_sync", sync.name, "name") from None
+            ).about("secret_sync", claim.name, "name") from None
 
     def _save(self, *aggregates: Any) -> int:
         try:
