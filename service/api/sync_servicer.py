@@ -21,8 +21,7 @@ from domain.errors import (
 )
 from domain.permissions import READ
 from domain.rules import check_name, check_uuid
-from domain.secret_sync import SecretSync
-from domain.snapshot import decode
+from domain.sync_record import SyncRecord
 from domain.vault import VaultError
 from service.api import sync_convert as convert
 from service.api.connection_names import ConnectionNames
@@ -62,13 +61,13 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         self.write_wait_seconds = write_wait_seconds
         self.stopping = stopping
 
-    def _shown(self, sync: SecretSync) -> convert.pb.SecretSync:
-        shown = convert.sync_to_proto(sync)
+    def _shown(self, record: SyncRecord) -> convert.pb.SecretSync:
+        shown = convert.sync_to_proto(record)
         shown.connection.name = self.connection_names(shown.connection_id)
         return shown
 
     def _row(self, row: SyncRow) -> convert.pb.SecretSync:
-        return self._shown(decode(row.id, row.version, row.state))
+        return self._shown(row.to_record())
 
     # --- writes --------------------------------------------------------------
 
@@ -78,7 +77,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             written.position, self.write_wait_seconds
         ):
             log.warning("view is behind: position %s not yet projected", written.position)
-        return self._shown(written.sync)
+        return self._shown(SyncRecord.of(written.sync))
 
     @translate_errors
     def CreateSecretSync(
@@ -137,7 +136,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                 f"the vault answered {error.code}: {error}", "VAULT_ERROR"
             ) from None
         return api.TriggerSecretSyncResponse(
-            secret_sync=self._shown(sync),
+            secret_sync=self._shown(SyncRecord.of(sync)),
             plan=[convert.plan_step(step) for step in plan.steps],
             blocking=plan.blocking,
         )
@@ -173,14 +172,14 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             if request.as_of_version < 1:
                 require([FieldViolation("as_of_version", "must be 1 or more")])
             sync = self.app.as_of(request.id, version=request.as_of_version)
-            return api.GetSecretSyncResponse(secret_sync=self._shown(sync))
+            return api.GetSecretSyncResponse(secret_sync=self._shown(SyncRecord.of(sync)))
         if as_of == "as_of_time":
             try:
                 moment = request.as_of_time.ToDatetime(tzinfo=UTC)
             except (ValueError, OverflowError):  # nanos out of range, or past year 9999
                 require([FieldViolation("as_of_time", "is not a valid timestamp")])
             sync = self.app.as_of(request.id, moment=moment)
-            return api.GetSecretSyncResponse(secret_sync=self._shown(sync))
+            return api.GetSecretSyncResponse(secret_sync=self._shown(SyncRecord.of(sync)))
         if request.id:
             return self._get_by_id(request.id)
         require(check_uuid("project_id", request.project_id) + check_name(request.name))
