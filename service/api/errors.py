@@ -22,6 +22,8 @@ from domain.errors import (
     PermissionDenied,
     ResourceExhausted,
     SecretSyncError,
+    StoreFull,
+    StoreUnavailable,
     Unauthenticated,
 )
 from service.runtime.store_errors import STORE_RETRY_SECONDS, StoreFailure, store_failure
@@ -39,6 +41,7 @@ CODES: list[tuple[type[SecretSyncError], int]] = [
     (Unauthenticated, code_pb2.UNAUTHENTICATED),
     (PermissionDenied, code_pb2.PERMISSION_DENIED),
     (ResourceExhausted, code_pb2.RESOURCE_EXHAUSTED),
+    (StoreUnavailable, code_pb2.UNAVAILABLE),
 ]
 
 
@@ -105,24 +108,16 @@ def to_status(error: SecretSyncError) -> grpc.Status:
         message = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
     else:
         message = str(error)
+    if isinstance(error, (StoreUnavailable, StoreFull)):  # when to try again
+        delay = duration_pb2.Duration(seconds=int(STORE_RETRY_SECONDS))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))
 
 
 def store_status(failure: StoreFailure) -> grpc.Status:
     """The store is down or full: the caller may retry, after the hinted delay."""
     full = failure is StoreFailure.FULL
-    details = [
-        _pack(error_details_pb2.ErrorInfo(
-            reason="STORE_FULL" if full else "STORE_UNAVAILABLE", domain=ERROR_DOMAIN
-        )),
-        _pack(error_details_pb2.RetryInfo(
-            retry_delay=duration_pb2.Duration(seconds=int(STORE_RETRY_SECONDS))
-        )),
-    ]
-    code = code_pb2.RESOURCE_EXHAUSTED if full else code_pb2.UNAVAILABLE
-    return rpc_status.to_status(
-        status_pb2.Status(code=code, message=failure.value, details=details)
-    )
+    return to_status(StoreFull(failure.value) if full else StoreUnavailable(failure.value))
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -65,11 +65,16 @@ def test_a_bulk_set_killed_mid_call_is_retried_at_once(tmp_path, processes):
         retried = stub.BulkSetSecrets(request, timeout=RETRY_DEADLINE)
         if acknowledged is not None:
             assert retried == acknowledged  # the first call's answer
-        listed = stub.ListSecrets(sapi.ListSecretsRequest(
-            project_id=project_id, environment="dev", path="/my-secrets",
-            include_values=True,
-        ))
-        values = {s.key: s.value for s in listed.secrets}
+        values, token = {}, ""
+        while True:  # every page
+            page = stub.ListSecrets(sapi.ListSecretsRequest(
+                project_id=project_id, environment="dev", path="/my-secrets",
+                include_values=True, page_token=token,
+            ))
+            values |= {s.key: s.value for s in page.secrets}
+            token = page.next_page_token
+            if not token:
+                break
         assert values == {f"KEY_{n}": f"value-{n}" for n in range(SECRETS)}  # its effect
 
 

@@ -54,17 +54,17 @@ def test_a_part_is_down_while_it_waits_to_restart_and_retry_now_cuts_the_wait():
     def failing_once(stopping: threading.Event) -> None:
         runs.append(1)
         if len(runs) == 1:
-            raise PartFailed("follower:audit", "the audit follower stopped")
+            raise PartFailed("follower:unit-test", "the unit-test follower stopped")
         stopping.wait()
 
-    before = restarts("follower:audit")
+    before = restarts("follower:unit-test")
     supervisor = Supervisor(backoff=60.0, max_backoff=60.0)  # would wait a minute
-    supervisor.add("leadership", failing_once)
+    supervisor.add("unit-leadership", failing_once)
     supervisor.start()
     try:
         down = wait_until(lambda: supervisor.down)
-        assert "leadership" in down and "audit follower" in down["leadership"]
-        assert restarts("follower:audit") - before == 1  # counted under what failed
+        assert "unit-leadership" in down and "unit-test follower" in down["unit-leadership"]
+        assert restarts("follower:unit-test") - before == 1  # counted under what failed
         supervisor.retry_now()  # e.g. the store answers again
         wait_until(lambda: len(runs) == 2)
         wait_until(lambda: not supervisor.down)
