@@ -25,7 +25,7 @@ from azure.keyvault.secrets import SecretClient, SecretProperties
 
 from adapters.pacing import VaultPacer, backoff
 from domain.plan import VaultSecret
-from domain.vault import VaultError
+from domain.vault import BEING_DELETED, VaultError
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 6
@@ -108,8 +108,19 @@ class AzureKeyVault:
         self._call("delete", True, lambda: self._client.begin_delete_secret(name))
 
     def recover_secret(self, name: str) -> None:
-        self._call("recover", True, lambda: self._client.begin_recover_deleted_secret(name))
         deadline = time.monotonic() + RECOVER_WAIT_SECONDS
+        delay = 0.1
+        while True:  # a deletion still in progress must finish before a recovery
+            try:
+                self._call(
+                    "recover", True, lambda: self._client.begin_recover_deleted_secret(name)
+                )
+                break
+            except VaultError as error:
+                if error.inner != BEING_DELETED or time.monotonic() >= deadline:
+                    raise
+            self._sleep(delay)
+            delay = min(delay * 2, 2.0)
         delay = 0.1
         while time.monotonic() < deadline:  # recovery is asynchronous in Key Vault
             try:
@@ -193,4 +204,5 @@ def _vault_secret(properties: SecretProperties) -> VaultSecret:
         updated=_unix(properties.updated_on),
         tags=dict(properties.tags or {}),
         content_type=properties.content_type,
+        managed=bool(properties.managed),
     )
