@@ -23,7 +23,7 @@ from azure.core.exceptions import (
 )
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
-from adapters.pacing import VaultPacer, backoff
+from adapters.pacing import Pacer, VaultPacer, backoff
 from domain.plan import VaultSecret
 from domain.vault import BEING_DELETED, VaultError
 
@@ -58,7 +58,7 @@ class AzureKeyVault:
         vault_url: str,
         credential: TokenCredential,
         *,
-        pacer: VaultPacer | None = None,
+        pacer: Pacer | None = None,
         connection_verify: str | bool = True,
         verify_challenge_resource: bool = True,
         sleep: Callable[[float], None] = time.sleep,
@@ -73,7 +73,7 @@ class AzureKeyVault:
             # A redirect would carry the vault token to whatever host it names.
             permit_redirects=False,
         )
-        self._pacer = pacer or VaultPacer()
+        self._pacer: Pacer = pacer or VaultPacer()
         self._sleep = sleep
         self._lock = threading.Lock()
         self.requests = 0
