@@ -26,6 +26,8 @@ from domain.options import (
 from domain.rules import SyncSettings
 
 SETTINGS_FIELDS = tuple(SyncSettings.__dataclass_fields__)
+# Settings added after syncs were recorded: what their earlier events mean.
+LATER_SETTINGS = {"refresh_interval_seconds": 0}
 
 
 def etag_for(sync_id: UUID, version: int) -> str:
@@ -57,6 +59,8 @@ def empty_job() -> dict[str, Any]:
 class SecretSync(Aggregate):
     """One sync from a KMS folder to one Azure Key Vault."""
 
+    refresh_interval_seconds = 0  # a sync restored from a state recorded before it existed
+
     class Event(Aggregate.Event):
         actor: str
         request_id: str
@@ -71,7 +75,7 @@ class SecretSync(Aggregate):
     ) -> None:
         self.project_id = project_id
         for field in SETTINGS_FIELDS:
-            setattr(self, field, settings[field])
+            setattr(self, field, settings[field] if field in settings else LATER_SETTINGS[field])
         self.jobs = {kind.value: empty_job() for kind in JobKind}
         self.source = {**NO_SOURCE, **source, "problem": ""}
         # What this sync last wrote, by lowercase vault name: [name, key, fingerprint,
@@ -211,7 +215,7 @@ class SecretSync(Aggregate):
             job["status"] = JobStatus.PENDING.value
 
     class SyncRequested(JobRequested):
-        reason: str  # "created", "manual" or "auto"
+        reason: str  # "created", "manual", "auto" or "refresh" (drift repair)
 
     class ImportRequested(JobRequested):
         import_behavior: str
