@@ -155,6 +155,16 @@ class AzureKeyVault:
                     self.throttled += error.status == 429
                 self._sleep(backoff(attempt, _retry_after(raw)))
                 continue
+            except ValueError as raw:  # the SDK's challenge-resource check refused
+                if "challenge resource" not in str(raw):
+                    raise
+                _on_request(name, "refused", False, paced)
+                raise VaultError(
+                    "ChallengeResourceMismatch",
+                    "the vault's authentication challenge names another cloud's resource "
+                    "than the vault URL's domain: check that the URL's suffix matches the "
+                    "vault's cloud",
+                ) from None
             _on_request(name, "ok", False, paced)
             return result
         raise AssertionError("unreachable")
