@@ -274,7 +274,8 @@ class _StepRunner:
         try:
             self.vault.delete_secret(step.name)
         except VaultError as error:
-            if error.code != "SecretNotFound":
+            # Gone already, or its deletion (by hand, or by another sync) is under way.
+            if error.code != "SecretNotFound" and error.inner != BEING_DELETED:
                 raise
         self.outcome.managed[step.name.lower()] = None
         self._count("deleted")
