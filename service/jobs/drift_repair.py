@@ -18,7 +18,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from adapters.sync_view import SecretSyncView
-from domain.snapshot import decode
 from service.app.call_context import CallContext, new_request_id
 from service.app.secret_syncs import SecretSyncs
 
@@ -66,9 +65,10 @@ class DriftRepair:
             if known is not None and known[0] == row.version:
                 due[row.id] = known
                 continue
-            sync = decode(row.id, row.version, row.state)
-            interval = sync.refresh_interval_seconds
-            at = sync.modified_on + timedelta(seconds=interval) if interval else None
-            due[row.id] = (row.version, at if sync.is_enabled else None)
+            record = row.to_record()
+            interval = record.refresh_interval_seconds
+            last_change = datetime.fromisoformat(record.updated_at)
+            at = last_change + timedelta(seconds=interval) if interval else None
+            due[row.id] = (row.version, at if record.is_enabled else None)
         self._due = due  # rows gone from the view are forgotten
         return [sync_id for sync_id, (_, at) in due.items() if at is not None and at <= now]
