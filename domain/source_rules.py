@@ -37,11 +37,12 @@ def check_comment(comment: str, field: str = "comment") -> list[FieldViolation]:
 def check_display_name(name: str, field: str = "name") -> list[FieldViolation]:
     if not name.strip():
         return [FieldViolation(field, "is required")]
-    if len(name) > MAX_DISPLAY_NAME or any(ord(c) < 32 for c in name):
-        return [
-            FieldViolation(field, f"must be 1-{MAX_DISPLAY_NAME} characters, no control ones")
-        ]
-    return []
+    found = []
+    if len(name) > MAX_DISPLAY_NAME:
+        found.append(FieldViolation(field, f"must be at most {MAX_DISPLAY_NAME} characters"))
+    if any(ord(c) < 32 for c in name):
+        found.append(FieldViolation(field, "must not contain control characters"))
+    return found
 
 
 def check_project_slug(slug: str, field: str = "slug") -> list[FieldViolation]:
@@ -55,10 +56,13 @@ def check_project_slug(slug: str, field: str = "slug") -> list[FieldViolation]:
 def check_environment_slug(slug: str, field: str = "environment") -> list[FieldViolation]:
     if not slug:
         return [FieldViolation(field, "is required")]
-    if len(slug) > MAX_ENVIRONMENT or not ENVIRONMENT_RE.fullmatch(slug):
-        return [
+    found = []
+    if len(slug) > MAX_ENVIRONMENT:
+        found.append(FieldViolation(field, f"must be at most {MAX_ENVIRONMENT} characters"))
+    if not ENVIRONMENT_RE.fullmatch(slug):
+        found.append(
             FieldViolation(
                 field, "must be an environment slug (lowercase letters, digits, '-' or '_')"
             )
-        ]
-    return []
+        )
+    return found

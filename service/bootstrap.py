@@ -228,6 +228,7 @@ def grpc_server_of(
             stopping,
             projection.read_cache,
             jobs,
+            stores.connections.name_of,
         ),
         server,
     )

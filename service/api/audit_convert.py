@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-from dataclasses import astuple
-
 from google.protobuf.timestamp_pb2 import Timestamp
 from hanzo.kms.secretsync.v1 import audit_pb2 as pb
 from hanzo.kms.secretsync.v1 import audit_service_pb2 as api
@@ -15,7 +10,7 @@ from adapters.audit_view import AuditQuery, AuditRow
 from domain.audit import CONNECTION, EVENT_TYPES, FOLDER, PROJECT, SECRET_SYNC, SERVICE_TOKEN
 from domain.errors import FieldViolation, InvalidArgument, require
 from domain.rules import check_uuid
-from service.api.paging import DEFAULT_PAGE_SIZE
+from service.api.paging import DEFAULT_PAGE_SIZE, read_page_token
 from service.api.sync_convert import JOB_STATUSES
 
 MAX_PAGE_SIZE = 500
@@ -37,6 +32,7 @@ ORDERS = {
 # google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 MIN_SECONDS, MAX_SECONDS = -62_135_596_800, 253_402_300_799
 BAD_TOKEN = "is not a token from a previous page of this query (same filters and order)"
+LISTING = "audit_events"
 
 
 def event_to_proto(row: AuditRow) -> pb.AuditEvent:
@@ -126,24 +122,13 @@ def _microseconds(
     return time.seconds * 1_000_000 - (-time.nanos // 1000)
 
 
-def _digest(query: AuditQuery) -> str:
+def token_filters(query: AuditQuery) -> dict[str, object]:
     """What a token is valid for: the filters and the order, not the position."""
-    key = astuple(AuditQuery(**{**query.__dict__, "limit": 0, "after": 0}))
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
-
-
-def page_token(query: AuditQuery, last_position: int) -> str:
-    raw = json.dumps({"after": last_position, "filter": _digest(query)})
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    return {k: v for k, v in query.__dict__.items() if k not in ("limit", "after")}
 
 
 def _read_token(token: str, query: AuditQuery) -> int:
-    bad = InvalidArgument([FieldViolation("page_token", BAD_TOKEN)])
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after, digest = raw["after"], raw["filter"]
-    except (ValueError, KeyError, TypeError):
-        raise bad from None
-    if digest != _digest(query) or type(after) is not int or after <= 0:
-        raise bad
-    return after
+    after = read_page_token(token, LISTING, token_filters(query), int)
+    if after <= 0:
+        raise InvalidArgument([FieldViolation("page_token", BAD_TOKEN)])
+    return int(after)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC
 
 import grpc
@@ -18,7 +15,6 @@ from adapters.sync_view import SecretSyncView, SyncFilter, SyncRow
 from domain.errors import (
     FailedPrecondition,
     FieldViolation,
-    InvalidArgument,
     SecretSyncError,
     SecretSyncNotFound,
     require,
@@ -28,8 +24,9 @@ from domain.rules import check_name, check_uuid
 from domain.sync_record import SyncRecord
 from domain.vault import VaultError
 from service.api import sync_convert as convert
+from service.api.connection_names import ConnectionNames
 from service.api.errors import to_status, translate_errors
-from service.api.paging import DEFAULT_PAGE_SIZE
+from service.api.paging import DEFAULT_PAGE_SIZE, page_token, read_page_token
 from service.app import access
 from service.app.call_context import call_context
 from service.app.secret_syncs import SecretSyncs, Written
@@ -38,6 +35,7 @@ from service.views.progress import Progress
 from service.views.read_cache import ReadCache
 
 MAX_PAGE_SIZE = 500
+SYNCS = "secret_syncs"  # the list's name in its page tokens
 WATCH_POLL_SECONDS = 1.0
 log = logging.getLogger("secretsync.api")
 
@@ -52,14 +50,24 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         stopping: threading.Event,
         read_cache: ReadCache,
         planner: JobRunner,
+        connection_names: Callable[[str], str],
     ) -> None:
         self.planner = planner
+        self.connection_names = ConnectionNames(connection_names)
         self.app = app
         self.view = view
         self.progress = progress
         self.read_cache = read_cache
         self.write_wait_seconds = write_wait_seconds
         self.stopping = stopping
+
+    def _shown(self, record: SyncRecord) -> convert.pb.SecretSync:
+        shown = convert.sync_to_proto(record)
+        shown.connection.name = self.connection_names(shown.connection_id)
+        return shown
+
+    def _row(self, row: SyncRow) -> convert.pb.SecretSync:
+        return self._shown(row.to_record())
 
     # --- writes --------------------------------------------------------------
 
@@ -69,7 +77,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             written.position, self.write_wait_seconds
         ):
             log.warning("view is behind: position %s not yet projected", written.position)
-        return convert.sync_to_proto(SyncRecord.of(written.sync))
+        return self._shown(SyncRecord.of(written.sync))
 
     @translate_errors
     def CreateSecretSync(
@@ -128,7 +136,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                 f"the vault answered {error.code}: {error}", "VAULT_ERROR"
             ) from None
         return api.TriggerSecretSyncResponse(
-            secret_sync=convert.sync_to_proto(SyncRecord.of(sync)),
+            secret_sync=self._shown(SyncRecord.of(sync)),
             plan=[convert.plan_step(step) for step in plan.steps],
             blocking=plan.blocking,
         )
@@ -164,24 +172,24 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             if request.as_of_version < 1:
                 require([FieldViolation("as_of_version", "must be 1 or more")])
             sync = self.app.as_of(request.id, version=request.as_of_version)
-            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(SyncRecord.of(sync)))
+            return api.GetSecretSyncResponse(secret_sync=self._shown(SyncRecord.of(sync)))
         if as_of == "as_of_time":
             try:
                 moment = request.as_of_time.ToDatetime(tzinfo=UTC)
             except (ValueError, OverflowError):  # nanos out of range, or past year 9999
                 require([FieldViolation("as_of_time", "is not a valid timestamp")])
             sync = self.app.as_of(request.id, moment=moment)
-            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(SyncRecord.of(sync)))
+            return api.GetSecretSyncResponse(secret_sync=self._shown(SyncRecord.of(sync)))
         if request.id:
             return self._get_by_id(request.id)
         require(check_uuid("project_id", request.project_id) + check_name(request.name))
         row = self.view.find_row(request.project_id.lower(), request.name)
         missing = SecretSyncNotFound(
             f"no secret sync named {request.name!r} in project {request.project_id}"
-        )
+        ).about(resource_id=request.name, field="name")
         if row is None:
             raise missing
-        answer = api.GetSecretSyncResponse(secret_sync=_proto(row))
+        answer = api.GetSecretSyncResponse(secret_sync=self._row(row))
         _may_see(answer.secret_sync, missing)
         return answer
 
@@ -192,10 +200,13 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         if answer is None:
             row = self.view.get_row(key)
             if row is None:
-                raise SecretSyncNotFound(f"secret sync {sync_id} not found")
-            answer = api.GetSecretSyncResponse(secret_sync=_proto(row))
+                raise SecretSyncNotFound(f"secret sync {sync_id} not found").about(
+                resource_id=key, field="id"
+            )
+            answer = api.GetSecretSyncResponse(secret_sync=self._row(row))
             self.read_cache.put(key, generation, answer)
-        _may_see(answer.secret_sync, SecretSyncNotFound(f"secret sync {sync_id} not found"))
+        missing = SecretSyncNotFound(f"secret sync {sync_id} not found")
+        _may_see(answer.secret_sync, missing.about(resource_id=key, field="id"))
         return answer
 
     @translate_errors
@@ -205,10 +216,10 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         query = _list_query(request)
         rows = self.view.list_rows(query)
         page, more = rows[: query.limit - 1], len(rows) == query.limit
-        token = _page_token(query, page[-1].name) if more and page else ""
+        token = page_token(SYNCS, _token_filters(query), page[-1].name) if more and page else ""
         # A caller narrowed to environments or paths sees only its syncs (a page may
         # then hold fewer than page_size; the token still continues after it).
-        shown = [s for s in map(_proto, page) if _readable(s)]
+        shown = [s for s in map(self._row, page) if _readable(s)]
         return api.ListSecretSyncsResponse(secret_syncs=shown, next_page_token=token)
 
     def WatchSecretSync(
@@ -218,10 +229,12 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             require(check_uuid("id", request.id))
             sync_id = request.id.lower()
             row = self.view.get_row(sync_id)
-            missing = SecretSyncNotFound(f"secret sync {request.id} not found")
+            missing = SecretSyncNotFound(f"secret sync {request.id} not found").about(
+                resource_id=sync_id, field="id"
+            )
             if row is None:
                 raise missing
-            _may_see(_proto(row), missing)
+            _may_see(self._row(row), missing)
         except SecretSyncError as error:
             context.abort_with_status(to_status(error))
         return self._watch(sync_id, context)
@@ -238,7 +251,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                     yield api.WatchSecretSyncResponse(secret_sync=last, deleted=True)
                 return
             if row.version != seen_version:
-                seen_version, last = row.version, _proto(row)
+                seen_version, last = row.version, self._row(row)
                 yield api.WatchSecretSyncResponse(secret_sync=last)
             self.progress.wait_for_change(sync_id, changes, WATCH_POLL_SECONDS)
 
@@ -253,8 +266,6 @@ def _readable(sync: convert.pb.SecretSync) -> bool:
     return access.may(READ, sync.project_id, sync.environment.slug, sync.folder.path)
 
 
-def _proto(row: SyncRow) -> convert.pb.SecretSync:
-    return convert.sync_to_proto(row.to_record())
 
 
 def _list_query(request: api.ListSecretSyncsRequest) -> SyncFilter:
@@ -277,31 +288,16 @@ def _list_query(request: api.ListSecretSyncsRequest) -> SyncFilter:
         environment=request.environment,
         sync_status=status,
     )
-    if request.page_token:
-        after = _read_page_token(request.page_token, query)
+    after = read_page_token(request.page_token, SYNCS, _token_filters(query))
+    if after is not None:
         query = SyncFilter(**{**query.__dict__, "after_name": after})
     return query
 
 
-def _filter_digest(query: SyncFilter) -> str:
-    key = [query.project_id, query.connection_id, query.environment, query.sync_status]
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
-
-
-def _page_token(query: SyncFilter, last_name: str) -> str:
-    raw = json.dumps({"after": last_name, "filter": _filter_digest(query)})
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _read_page_token(token: str, query: SyncFilter) -> str:
-    bad = InvalidArgument(
-        [FieldViolation("page_token", "is not a token from a previous page of this query")]
-    )
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after, digest = raw["after"], raw["filter"]
-    except (ValueError, KeyError, TypeError):
-        raise bad from None
-    if digest != _filter_digest(query) or not isinstance(after, str):
-        raise bad
-    return after
+def _token_filters(query: SyncFilter) -> dict[str, str]:
+    return {
+        "project_id": query.project_id,
+        "connection_id": query.connection_id,
+        "environment": query.environment,
+        "sync_status": query.sync_status,
+    }

@@ -13,12 +13,13 @@ from hanzo.kms.secretsync.v1 import token_service_pb2_grpc as api_grpc
 from domain.errors import FieldViolation, InvalidArgument
 from domain.service_token import ServiceToken
 from service.api.errors import translate_errors
-from service.api.paging import page_size, split_page
+from service.api.paging import page_size, read_page_token, split_page
 from service.api.sync_convert import timestamp
 from service.app.call_context import call_context, mutation_context
 from service.app.service_tokens import ServiceTokens
 
 MAX_PAGE = 500
+TOKENS = "service_tokens"  # the list's name in its page tokens
 
 
 def token_to_proto(token: ServiceToken) -> pb.ServiceToken:
@@ -79,15 +80,17 @@ class TokenServicer(api_grpc.TokenServiceServicer):
         self, request: api.ListServiceTokensRequest, context: grpc.ServicerContext
     ) -> api.ListServiceTokensResponse:
         size = page_size(request.page_size, MAX_PAGE)
+        filters = {"include_revoked": request.include_revoked}
+        after = read_page_token(request.page_token, TOKENS, filters)
         found = self.tokens.list_tokens(request.include_revoked)
-        if request.page_token:
+        if after is not None:
             ids = [str(t.id) for t in found]
-            if request.page_token not in ids:
+            if after not in ids:  # revoked since, and revoked ones are not listed
                 raise InvalidArgument(
                     [FieldViolation("page_token", "is not a token from a previous page")]
                 )
-            found = found[ids.index(request.page_token) + 1 :]
-        page, token = split_page(found[: size + 1], size, lambda t: str(t.id))
+            found = found[ids.index(after) + 1 :]
+        page, token = split_page(found[: size + 1], size, TOKENS, filters, lambda t: str(t.id))
         return api.ListServiceTokensResponse(
             service_tokens=[token_to_proto(t) for t in page], next_page_token=token
         )
