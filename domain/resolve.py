@@ -6,6 +6,8 @@
   of folder /a/b in environment env. References expand recursively, at most
   MAX_DEPTH deep; a cycle or a missing key is a problem of that key only, so
   one bad key never blocks the others.
+- A value that resolves to more than Key Vault's 25 KB (UTF-8 bytes) is a problem
+  of its key too: no sync could push it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from domain.errors import FailedPrecondition
+from domain.plan import too_large, too_large_reason
 from domain.references import MAX_DEPTH, REFERENCE_RE, parse
 
 Place = tuple[str, str]  # (environment, path)
@@ -92,9 +95,14 @@ def resolve(environment: str, path: str, load: Loader) -> Resolution:
     resolution = Resolution()
     for key, origin in sorted(sources.origins((environment, path)).items()):
         try:
-            resolution.values[key] = _expand((*origin, key), sources, ())
+            value = _expand((*origin, key), sources, ())
         except ReferenceProblem as problem:
             resolution.problems[key] = str(problem)
+            continue
+        if too_large(value):
+            resolution.problems[key] = too_large_reason(value)
+        else:
+            resolution.values[key] = value
     return resolution
 
 

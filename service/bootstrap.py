@@ -39,6 +39,7 @@ from adapters.postgres_pool import cap_reconnect_backoff
 from adapters.replica_session import ReplicaSession
 from adapters.store_lock import StoreLock
 from adapters.sync_view import SecretSyncView, SyncFilter
+from adapters.vault_budget import PostgresVaultBudget
 from domain.retry_policy import RetryPolicy
 from service.api.audit_servicer import AuditServicer
 from service.api.auth_interceptor import AuthInterceptor
@@ -125,6 +126,10 @@ def open_stores(
         source_changes=SourceChanges(open_tracking(config, SourceChanges.name), sources.repository),
         audit=AuditLog(config),
         lock=lock,
+        # Replicas share PostgreSQL, and so each vault's request budget; SQLite is one process.
+        vault_budget=(
+            PostgresVaultBudget(env) if env["PERSISTENCE_MODULE"].endswith("postgres") else None
+        ),
     )
 
 
@@ -146,7 +151,7 @@ def assemble(
     jobs = JobRunner(
         stores.syncs,
         stores.sources,
-        ConnectionVaults(stores.connections),
+        ConnectionVaults(stores.connections, stores.vault_budget),
         f"{socket.gethostname()}:{os.getpid()}",  # who claims jobs, as the log shows it
         lease=timedelta(seconds=config.job_lease_seconds),
         retries=RetryPolicy(

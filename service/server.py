@@ -22,6 +22,7 @@ from adapters.jwt_verifier import describe_keys
 from adapters.replica_session import ReplicaSession
 from adapters.store_lock import StoreLock
 from adapters.sync_view import SecretSyncView
+from adapters.vault_budget import PostgresVaultBudget
 from service.api.authn import Authenticator
 from service.api.tls import TlsFiles
 from service.app.connections import AzureConnections
@@ -70,7 +71,7 @@ class Stores:
     source_changes: SourceChanges
     audit: AuditLog
     lock: StoreLock | None = None  # SQLite: this process's hold on the store
-
+    vault_budget: PostgresVaultBudget | None = None  # every replica's requests to a vault
 
     @property
     def applications(self) -> tuple[Any, ...]:
@@ -94,8 +95,10 @@ class Stores:
             view.datastore.close()  # type: ignore[attr-defined]
         for application in self.applications:
             application.close()
+        if self.vault_budget is not None:
+            self.vault_budget.close()
         if self.lock is not None:
-            self.lock.release()
+            self.lock.release()  # last: the store is another server's only once closed
 
 
 class SecretSyncServer:

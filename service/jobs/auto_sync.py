@@ -31,6 +31,7 @@ from domain.sync_record import SyncRecord
 from service.app.call_context import CallContext, new_request_id
 from service.app.secret_sources import SecretSources
 from service.app.secret_syncs import SecretSyncs
+from service.jobs.drift_repair import DriftRepair
 from service.runtime.store_errors import store_failure
 
 DEBOUNCE_SECONDS = 0.3
@@ -136,6 +137,8 @@ class AutoSync:
         self.syncs = syncs
         self.view = view
         self.paused = threading.Event()
+        # Syncs with a refresh interval also run when it has passed (drift repair).
+        self.drift_repair = DriftRepair(syncs, view)
 
     def stop(self) -> None:
         """Act on nothing more (the supervisor's loop runs on idle until the server stops)."""
@@ -147,6 +150,11 @@ class AutoSync:
         while not stopping.wait(DEBOUNCE_SECONDS / 3):
             if self.paused.is_set():
                 continue
+            try:
+                self.drift_repair.tick()
+            except Exception as error:  # a scan that failed is tried on the next tick
+                if store_failure(error) is None:
+                    log.exception("drift repair could not scan the syncs")
             batch = self.changes.take(time.monotonic())
             if batch is None:
                 continue

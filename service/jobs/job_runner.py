@@ -92,8 +92,7 @@ class JobRunner:
                 or transient_code(error.code)
                 or transient_code(error.inner)
             ) and error.code != "AuthenticationFailed"
-            message = f"vault: {error.code}: {error}"
-            self._record(sync_id, kind, job_id, None, message, transient)
+            self._record(sync_id, kind, job_id, None, _whole_vault_failed(error), transient)
             return True
         except SecretSyncError as error:  # e.g. the source folder is gone: permanent
             self._record(sync_id, kind, job_id, None, f"{error.reason}: {error}")
@@ -273,6 +272,13 @@ class JobRunner:
         log.info("%s job of %s will be retried (%s of %s) at %s", kind.value, sync.id,
                  attempt, limit, at.isoformat(timespec="seconds"))
         return (attempt, at), f"[retry {attempt} of {limit} at {at:%H:%M:%S}Z] {message}"
+
+
+def _whole_vault_failed(error: VaultError) -> str:
+    """The job message when the vault refused the job as a whole (e.g. its listing):
+    for a known 403, which kind and what to fix; else Key Vault's code and words."""
+    why = error.explain()
+    return f"vault: {why}" if why != error.code else f"vault: {error.code}: {error}"
 
 
 def managed_keys(sync: SecretSync) -> dict[str, ManagedKey]:
