@@ -28,7 +28,9 @@ TRANSIENT_CODES = frozenset({
     "RecoverTimeout",  # the adapter: a recover not finished within its wait
     "StoreUnavailable",  # ours: the event store failed while the job ran
 })
-TRANSIENT_STATUSES = frozenset({0, 408, 409, 429, 500, 502, 503, 504})
+# HTTP statuses only: a failure before any answer (status 0) is transient only by its
+# code (ConnectionError), not when the SDK refused on its own (ChallengeResourceMismatch).
+TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
 def transient_code(code: str) -> bool:

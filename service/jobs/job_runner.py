@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from eventsourcing.persistence import IntegrityError
 
 from domain.errors import FailedPrecondition, SecretSyncError
-from domain.options import ImportBehavior, InitialSyncBehavior, JobKind
+from domain.options import MAX_JOB_MESSAGE, ImportBehavior, InitialSyncBehavior, JobKind
 from domain.plan import ManagedKey, Plan, SyncTarget
 from domain.resolve import Resolution
 from domain.retry_policy import TRANSIENT_STATUSES, RetryPolicy, transient_code
@@ -267,11 +267,13 @@ class JobRunner:
         attempt = sync.job_retry(kind)[0] + 1
         at = self.retries.next_retry(attempt, self.clock(), random.uniform(0.8, 1.2))
         limit = self.retries.max_attempts
+        # Said last: readers (and clients) match the failure's own words at the start.
+        note = message[: MAX_JOB_MESSAGE - 48]
         if at is None:
-            return None, f"[no retry: {limit} retries failed] {message}"
+            return None, f"{note}; not retried again: {limit} retries failed"
         log.info("%s job of %s will be retried (%s of %s) at %s", kind.value, sync.id,
                  attempt, limit, at.isoformat(timespec="seconds"))
-        return (attempt, at), f"[retry {attempt} of {limit} at {at:%H:%M:%S}Z] {message}"
+        return (attempt, at), f"{note}; retry {attempt} of {limit} at {at:%H:%M:%S}Z"
 
 
 def _whole_vault_failed(error: VaultError) -> str:
