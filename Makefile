@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN    := gen/.stamp
 
-.PHONY: run test lint proto-lint bench rebuild emulator clean
+.PHONY: run test faults lint proto-lint bench rebuild emulator clean
 
 # Installs exactly requirements.lock (every package, pinned and hashed), then this
 # project itself without resolving anything. `make lock` rewrites the lock.
@@ -37,6 +37,11 @@ run: $(GEN)
 
 test: $(GEN) lint node-client-test go-client-test
 	$(PY) -m pytest
+
+# The fault suite (tests/faults, docs/operations.md): restarts the machine's PostgreSQL and
+# mounts a small tmpfs (root), so it is not part of `make test`; .ci/run runs it after.
+faults: $(GEN)
+	SECRET_SYNC_FAULTS=1 $(PY) -m pytest tests/faults
 
 lint: $(GEN) contract-check
 	$(PY) .ci/lock_check.py

@@ -4,11 +4,17 @@ A row is first a reservation (no response yet), made by an insert that only one
 caller can win; the winner runs the call and stores its response, or releases
 the row if the call failed, so a retry may run it again. Rows live beside the
 event store, in the same database.
+
+A reservation names its owner, the replica running the call. A reservation whose owner is
+gone (its process died: on SQLite any other process, the store being one process's; on
+PostgreSQL one whose replica session ended, adapters/replica_session.py) is taken over at
+once by a retry, not after the stale time.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +31,16 @@ class Prior:
     fingerprint: str
     response: bytes | None  # None while that call is still running
     reserved_at: float
+    owner: str = ""  # the replica running it ("" in rows older than owners)
 
 
 class IdempotencyStore(ABC):
     mark = "?"  # the driver's parameter marker
+    owner = ""  # this replica: set by the subclass' constructor
+
+    def gone(self, owner: str) -> bool:
+        """Whether `owner`'s process is dead (its reservations are free to take)."""
+        return False
 
     @abstractmethod
     def _run(self, sql: str, params: tuple[Any, ...]) -> tuple[int, list[tuple[Any, ...]]]:
@@ -44,22 +56,25 @@ class IdempotencyStore(ABC):
         """None when this caller holds the reservation now; else what is there."""
         m = self.mark
         inserted, _ = self._run(
-            f"INSERT INTO {self.table} (method, request_id, fingerprint, reserved_at) "
-            f"VALUES ({m}, {m}, {m}, {m}) ON CONFLICT DO NOTHING",
-            (method, request_id, fingerprint, now),
+            f"INSERT INTO {self.table} (method, request_id, fingerprint, reserved_at, owner) "
+            f"VALUES ({m}, {m}, {m}, {m}, {m}) ON CONFLICT DO NOTHING",
+            (method, request_id, fingerprint, now, self.owner),
         )
         if inserted:
             return None
         prior = self.lookup(method, request_id)
         if prior is None:  # released between our insert and our read: try again
             return self.reserve(method, request_id, fingerprint, now, stale_before)
-        if prior.response is None and prior.reserved_at < stale_before:
+        if prior.response is None and (
+            prior.reserved_at < stale_before
+            or (prior.owner and prior.owner != self.owner and self.gone(prior.owner))
+        ):
             # Its caller died mid-call (a crash, not an error): take the reservation over.
             taken, _ = self._run(
-                f"UPDATE {self.table} SET fingerprint = {m}, reserved_at = {m} "
+                f"UPDATE {self.table} SET fingerprint = {m}, reserved_at = {m}, owner = {m} "
                 f"WHERE method = {m} AND request_id = {m} AND reserved_at = {m} "
                 "AND response IS NULL",
-                (fingerprint, now, method, request_id, prior.reserved_at),
+                (fingerprint, now, self.owner, method, request_id, prior.reserved_at),
             )
             if taken:
                 return None
@@ -68,14 +83,15 @@ class IdempotencyStore(ABC):
     def lookup(self, method: str, request_id: str) -> Prior | None:
         m = self.mark
         _, rows = self._run(
-            f"SELECT fingerprint, response, reserved_at FROM {self.table} "
+            f"SELECT fingerprint, response, reserved_at, owner FROM {self.table} "
             f"WHERE method = {m} AND request_id = {m}",
             (method, request_id),
         )
         if not rows:
             return None
-        fingerprint, response, reserved_at = rows[0]
-        return Prior(fingerprint, bytes(response) if response is not None else None, reserved_at)
+        fingerprint, response, reserved_at, owner = rows[0]
+        answer = bytes(response) if response is not None else None
+        return Prior(fingerprint, answer, reserved_at, owner or "")
 
     def complete(self, method: str, request_id: str, response: bytes) -> None:
         m = self.mark
@@ -100,14 +116,24 @@ class IdempotencyStore(ABC):
 
 
 class SQLiteIdempotencyStore(IdempotencyStore):
-    def __init__(self, datastore: SQLiteDatastore) -> None:
+    """One process per SQLite store (adapters/store_lock.py): a reservation of any other
+    owner was left by a process that is gone."""
+
+    def __init__(self, datastore: SQLiteDatastore, owner: str = "") -> None:
         self.datastore = datastore
+        self.owner = owner
         self._run(
             f"CREATE TABLE IF NOT EXISTS {TABLE} (method TEXT NOT NULL, "
             "request_id TEXT NOT NULL, fingerprint TEXT NOT NULL, response BLOB, "
-            "reserved_at REAL NOT NULL, PRIMARY KEY (method, request_id))",
+            "reserved_at REAL NOT NULL, owner TEXT, PRIMARY KEY (method, request_id))",
             (),
         )
+        _, columns = self._run(f"SELECT name FROM pragma_table_info('{TABLE}')", ())
+        if ("owner",) not in columns:  # a table made before owners
+            self._run(f"ALTER TABLE {TABLE} ADD COLUMN owner TEXT", ())
+
+    def gone(self, owner: str) -> bool:
+        return bool(self.owner) and owner != self.owner
 
     @property
     def table(self) -> str:
@@ -123,14 +149,26 @@ class SQLiteIdempotencyStore(IdempotencyStore):
 class PostgresIdempotencyStore(IdempotencyStore):
     mark = "%s"
 
-    def __init__(self, datastore: PostgresDatastore) -> None:
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        owner: str = "",
+        gone: Callable[[str], bool] = lambda owner: False,
+    ) -> None:
         self.datastore = datastore
+        self.owner = owner
+        self._gone = gone
         self._run(
             f"CREATE TABLE IF NOT EXISTS {self.table} (method text NOT NULL, "
             "request_id text NOT NULL, fingerprint text NOT NULL, response bytea, "
-            "reserved_at double precision NOT NULL, PRIMARY KEY (method, request_id))",
+            "reserved_at double precision NOT NULL, owner text, "
+            "PRIMARY KEY (method, request_id))",
             (),
         )
+        self._run(f"ALTER TABLE {self.table} ADD COLUMN IF NOT EXISTS owner text", ())
+
+    def gone(self, owner: str) -> bool:
+        return self._gone(owner)
 
     @property
     def table(self) -> str:

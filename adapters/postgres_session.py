@@ -8,7 +8,9 @@ from __future__ import annotations
 import psycopg
 
 
-def session(env: dict[str, str], purpose: str) -> psycopg.Connection[tuple[object, ...]]:
+def session(
+    env: dict[str, str], purpose: str, connect_timeout: int = 10
+) -> psycopg.Connection[tuple[object, ...]]:
     """An autocommit connection to the store of `env` (the library's POSTGRES_* settings),
     named `secretsync-<purpose>` in pg_stat_activity."""
     return psycopg.connect(
@@ -18,6 +20,6 @@ def session(env: dict[str, str], purpose: str) -> psycopg.Connection[tuple[objec
         user=env["POSTGRES_USER"],
         password=env.get("POSTGRES_PASSWORD") or None,
         autocommit=True,
-        connect_timeout=10,
+        connect_timeout=connect_timeout,
         application_name=f"secretsync-{purpose}",
     )

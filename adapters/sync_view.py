@@ -42,7 +42,10 @@ class SyncRow:
             connection_id=record.connection_id,
             environment=record.environment,
             sync_status=record.jobs["sync"]["status"] or "",
-            open_jobs=sum(job["status"] in OPEN for job in record.jobs.values()),
+            # A scheduled retry (domain/retry_policy.py) is in the worker's queue too.
+            open_jobs=sum(
+                job["status"] in OPEN or bool(job.get("retry_at")) for job in record.jobs.values()
+            ),
             version=record.version,
             record=record.to_json(),
         )

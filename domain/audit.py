@@ -104,11 +104,14 @@ def _job_started(event: SecretSync.JobStarted) -> dict[str, Any]:
 def _job_finished(event: SecretSync.JobFinished) -> dict[str, Any]:
     succeeded = isinstance(event, SecretSync.JobSucceeded)
     status = JobStatus.SUCCEEDED if succeeded else JobStatus.FAILED
+    details = {"job_kind": event.kind}
+    if getattr(event, "retry_at", ""):  # a transient failure, retried by itself
+        details |= {"retry_attempt": str(event.retry_attempt), "retry_at": event.retry_at}
     summary = {
         "job_status": status.value,
         "counts": {name: int(n) for name, n in event.counts.items()},
         "message": event.message,
-        "details": {"job_kind": event.kind},
+        "details": details,
     }
     return {"job_id": event.job_id, "summary": summary}
 

@@ -115,6 +115,19 @@ class ResourceExhausted(SecretSyncError):
         super().__init__(message)
 
 
+class StoreUnavailable(SecretSyncError):
+    """The event store cannot be reached right now (down, restarting): retry soon."""
+
+    reason = "STORE_UNAVAILABLE"
+
+
+class StoreFull(ResourceExhausted):
+    """The event store's disk is full: retry once space is freed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "STORE_FULL")
+
+
 def require(violations: list[FieldViolation]) -> None:
     """Raise InvalidArgument when any violation was found."""
     if violations:

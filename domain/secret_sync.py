@@ -60,6 +60,10 @@ def etag_for(sync_id: UUID | str, settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+RETRY = "retry"  # the reason of a sync requested by the retry policy
+OPEN_STATUSES = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+
+
 def setting(settings: Mapping[str, Any], field: str) -> Any:
     """One setting's value; a later setting missing from older events has its default."""
     return settings[field] if field in settings else LATER_SETTINGS[field]
@@ -94,6 +98,21 @@ def lease_holder(
     return None
 
 
+def job_retry(jobs: Mapping[str, Mapping[str, Any]], kind: JobKind) -> tuple[int, str | None]:
+    """(attempt, ISO time) of a job's scheduled retry; (0, None) when none is (shared
+    with the read model)."""
+    job = jobs[kind.value]
+    return int(job.get("retry_attempt", 0)), job.get("retry_at")
+
+
+def retry_due(jobs: Mapping[str, Mapping[str, Any]], kind: JobKind, now: datetime) -> bool:
+    """A failed job's retry is due and no job of that kind is pending or running."""
+    _, at = job_retry(jobs, kind)
+    if not at or jobs[kind.value]["status"] in OPEN_STATUSES:
+        return False
+    return datetime.fromisoformat(at) <= now
+
+
 def empty_job() -> dict[str, Any]:
     return {
         "status": None,  # JobStatus value of the latest requested job
@@ -108,6 +127,10 @@ def empty_job() -> dict[str, Any]:
         "source_position": 0,
         "import_behavior": None,
         "then_delete": False,
+        # A transient failure's retry (domain/retry_policy.py): which attempt comes
+        # next and when (ISO time); 0 and None when none is scheduled.
+        "retry_attempt": 0,
+        "retry_at": None,
     }
 
 
@@ -293,9 +316,12 @@ class SecretSync(Aggregate):
             job = sync.jobs[self.kind]
             job["job_id"] = self.job_id
             job["status"] = JobStatus.PENDING.value
+            job["retry_at"] = None  # requested now: the retry is this job, or not needed
+            if getattr(self, "reason", "") != RETRY:
+                job["retry_attempt"] = 0  # something changed or a user asked: start over
 
     class SyncRequested(JobRequested):
-        reason: str  # "created", "manual", "auto" or "refresh" (drift repair)
+        reason: str  # "created", "manual", "auto", "refresh" (drift repair) or "retry"
 
     class ImportRequested(JobRequested):
         import_behavior: str
@@ -334,6 +360,9 @@ class SecretSync(Aggregate):
             request_id=request_id,
             **details,
         )
+
+    def job_retry(self, kind: JobKind) -> tuple[int, str | None]:
+        return job_retry(self.jobs, kind)
 
     def request_sync(self, job_id: str, reason: str, actor: str, request_id: str) -> None:
         self._request(self.SyncRequested, JobKind.SYNC, job_id, actor, request_id, reason=reason)
@@ -374,6 +403,9 @@ class SecretSync(Aggregate):
             job["source_position"] = getattr(self, "source_position", 0)  # older events: 0
             if job["job_id"] == self.job_id:
                 job["status"] = JobStatus.RUNNING.value
+
+    def retry_due(self, kind: JobKind, now: datetime) -> bool:
+        return retry_due(self.jobs, kind, now)
 
     def synced_since(self, source_position: int) -> bool:
         """True if a sync job started when the source log had reached `source_position`:
@@ -464,6 +496,8 @@ class SecretSync(Aggregate):
         counts: dict[str, int]
         failures: dict[str, str]  # key or vault name -> Azure error code or reason
         managed_changes: dict[str, Any]  # lowercase name -> entry, or None when removed
+        retry_attempt: int  # the retry scheduled by this outcome (0: none; older events lack it)
+        retry_at: str  # when it runs (ISO), "" when none
 
         def finish(self, sync: SyncState, status: JobStatus) -> dict[str, Any]:
             sync.apply_managed_changes(self.managed_changes)
@@ -475,6 +509,8 @@ class SecretSync(Aggregate):
             job["message"] = self.message
             if job["job_id"] == self.job_id:
                 job["status"] = status.value
+                job["retry_attempt"] = getattr(self, "retry_attempt", 0)
+                job["retry_at"] = getattr(self, "retry_at", "") or None
             return job
 
     class JobSucceeded(JobFinished):
@@ -507,6 +543,7 @@ class SecretSync(Aggregate):
         failures: dict[str, str] | None,
         managed_changes: dict[str, Any] | None,
         worker: str | None,
+        retry: tuple[int, datetime] | None = None,
     ) -> None:
         self.ensure_live()
         self.ensure_holder(kind, job_id, worker)
@@ -518,6 +555,8 @@ class SecretSync(Aggregate):
             counts=dict(counts),
             failures=dict(failures or {}),
             managed_changes=dict(managed_changes or {}),
+            retry_attempt=retry[0] if retry else 0,
+            retry_at=retry[1].isoformat() if retry else "",
             actor=actor,
             request_id=job_id,
         )
@@ -532,10 +571,11 @@ class SecretSync(Aggregate):
         failures: dict[str, str] | None = None,
         managed_changes: dict[str, Any] | None = None,
         worker: str | None = None,
+        retry: tuple[int, datetime] | None = None,
     ) -> None:
         self._finish(
             self.JobSucceeded, kind, job_id, message, counts, actor, failures, managed_changes,
-            worker,
+            worker, retry,
         )
 
     def fail_job(
@@ -548,10 +588,12 @@ class SecretSync(Aggregate):
         failures: dict[str, str] | None = None,
         managed_changes: dict[str, Any] | None = None,
         worker: str | None = None,
+        retry: tuple[int, datetime] | None = None,
     ) -> None:
+        """`retry`: (attempt, when) of the retry this failure schedules, if any."""
         self._finish(
             self.JobFailed, kind, job_id, message, counts, actor, failures, managed_changes,
-            worker,
+            worker, retry,
         )
 
     # --- deleting ------------------------------------------------------------

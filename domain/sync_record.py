@@ -18,7 +18,15 @@ from typing import Any
 
 from domain.job_lease import JobLease
 from domain.options import JobKind
-from domain.secret_sync import SETTINGS_FIELDS, SecretSync, etag_for, initial_state, lease_holder
+from domain.secret_sync import (
+    SETTINGS_FIELDS,
+    SecretSync,
+    etag_for,
+    initial_state,
+    job_retry,
+    lease_holder,
+    retry_due,
+)
 
 # Stored in the record's JSON; id and version are the view's own columns.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
@@ -86,6 +94,13 @@ class SyncRecord:
     def running_job(self, now: datetime) -> tuple[str, str] | None:
         """The (kind, job id) a worker holds with an unexpired lease, if any."""
         return lease_holder(self.jobs, now)
+
+    def job_retry(self, kind: JobKind) -> tuple[int, str | None]:
+        """(attempt, ISO time) of a failed job's scheduled retry; (0, None) when none is."""
+        return job_retry(self.jobs, kind)
+
+    def retry_due(self, kind: JobKind, now: datetime) -> bool:
+        return retry_due(self.jobs, kind, now)
 
     # --- what events change ----------------------------------------------------------
 

@@ -126,7 +126,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     """The server's commands; a store or key that cannot be used is one clear line."""
     from adapters.envelope import RootKeyError
     from adapters.store_cipher import StoreEncryptionError
+    from adapters.store_lock import StoreInUse
     from service.app.rotation import rotate_root_key
+    from service.server import PortInUse
     from service.views.rebuild import rebuild, rebuild_online
 
     try:
@@ -136,7 +138,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             return 0 if rotate_root_key(config).remaining == 0 else 1
         else:
             serve(config)
-    except (ConfigError, RootKeyError, StoreEncryptionError) as error:  # a setting, not a bug
+    except (ConfigError, RootKeyError, StoreEncryptionError, StoreInUse, PortInUse) as error:
+        # a setting or a place taken by another server, not a bug
         logging.getLogger("secretsync").error("cannot start: %s", error)
         return 2
     return 0

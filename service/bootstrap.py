@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import uuid
 from concurrent import futures
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -33,8 +35,12 @@ from adapters.idempotency_store import (
     SQLiteIdempotencyStore,
 )
 from adapters.jwt_verifier import JwtSettings, JwtVerifier
+from adapters.postgres_pool import cap_reconnect_backoff
+from adapters.replica_session import ReplicaSession
+from adapters.store_lock import StoreLock
 from adapters.sync_view import SecretSyncView, SyncFilter
 from adapters.vault_budget import PostgresVaultBudget
+from domain.retry_policy import RetryPolicy
 from service.api.audit_servicer import AuditServicer
 from service.api.auth_interceptor import AuthInterceptor
 from service.api.authn import Authenticator
@@ -43,6 +49,7 @@ from service.api.connection_servicer import AzureConnectionServicer
 from service.api.idempotency import IdempotencyInterceptor
 from service.api.limits import StreamLimitInterceptor
 from service.api.source_servicer import SecretSourceServicer
+from service.api.store_gate import StoreGateInterceptor
 from service.api.sync_servicer import SecretSyncServicer
 from service.api.tls import TlsFiles, server_tls
 from service.api.token_servicer import TokenServicer
@@ -57,12 +64,17 @@ from service.jobs.worker import SyncWorker
 from service.runtime.config import Config
 from service.runtime.metrics_server import MetricsEndpoint, ProjectionLag
 from service.runtime.store_encryption import derived_store_key, encryption_env, refuse_unencrypted
+from service.runtime.store_probe import StoreProbe
+from service.runtime.supervisor import Supervisor
 from service.server import SERVICE_NAMES, SecretSyncServer, Stores
 from service.views.audit_log import AuditLog
 from service.views.followers import Followers
 from service.views.leadership import Leadership, tables_made_one_at_a_time
 from service.views.stores import open_sync_view, open_tracking
 from service.views.sync_projection import SecretSyncProjection
+
+# This process, as its idempotency reservations name it (unique across restarts).
+REPLICA = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def build(config: Config) -> SecretSyncServer:
@@ -74,9 +86,16 @@ def build(config: Config) -> SecretSyncServer:
     tls = server_tls(config)
     root_key = config.load_root_key()
     env = config.persistence_env()
-    with tables_made_one_at_a_time(env):  # replicas may start together
-        env = env | encryption_env(env, root_key)  # the store key: in env only
-        stores = open_stores(config, env, root_key)
+    cap_reconnect_backoff()  # pools reconnect within seconds of the store's return
+    lock = hold_store(env)  # SQLite: one server per store, refused before anything opens
+    try:
+        with tables_made_one_at_a_time(env):  # replicas may start together
+            env = env | encryption_env(env, root_key)  # the store key: in env only
+            stores = open_stores(config, env, root_key, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     try:
         refuse_unencrypted(config, stores.applications)
     except Exception:
@@ -85,7 +104,15 @@ def build(config: Config) -> SecretSyncServer:
     return assemble(config, env, stores, tls)
 
 
-def open_stores(config: Config, env: dict[str, str], root_key: RootKey) -> Stores:
+def hold_store(env: dict[str, str]) -> StoreLock | None:
+    if env["PERSISTENCE_MODULE"].endswith("postgres"):
+        return None  # replicas share PostgreSQL by design
+    return StoreLock.hold(Path(env["SQLITE_DBNAME"]))
+
+
+def open_stores(
+    config: Config, env: dict[str, str], root_key: RootKey, lock: StoreLock | None = None
+) -> Stores:
     """The event-sourced applications and the views, their tables made if need be."""
     view = open_sync_view(config)
     sources = SecretSources(env=env, root_key=root_key)
@@ -98,6 +125,7 @@ def open_stores(config: Config, env: dict[str, str], root_key: RootKey) -> Store
         view=view,
         source_changes=SourceChanges(open_tracking(config, SourceChanges.name), sources.repository),
         audit=AuditLog(config),
+        lock=lock,
         # Replicas share PostgreSQL, and so each vault's request budget; SQLite is one process.
         vault_budget=(
             PostgresVaultBudget(env) if env["PERSISTENCE_MODULE"].endswith("postgres") else None
@@ -126,6 +154,10 @@ def assemble(
         ConnectionVaults(stores.connections, stores.vault_budget),
         f"{socket.gethostname()}:{os.getpid()}",  # who claims jobs, as the log shows it
         lease=timedelta(seconds=config.job_lease_seconds),
+        retries=RetryPolicy(
+            first_delay=timedelta(seconds=config.job_retry_seconds),
+            max_attempts=config.job_retries,
+        ),
     )
     worker = None
     if config.run_jobs:
@@ -139,8 +171,11 @@ def assemble(
     authenticator = authenticator_of(config, stores.tokens, tls)
     stopping = threading.Event()
     health_servicer = health.HealthServicer()
+    store_probe = StoreProbe(env)
+    replica = ReplicaSession(env, REPLICA) if stores.lock is None else None  # PostgreSQL
     grpc_server = grpc_server_of(
-        config, stores, projection, jobs, authenticator, health_servicer, stopping
+        config, stores, projection, jobs, authenticator, health_servicer, stopping,
+        store_probe, replica,
     )
     return SecretSyncServer(
         config,
@@ -158,6 +193,9 @@ def assemble(
         metrics=MetricsEndpoint(
             config.metrics_listen, ProjectionLag(stores.syncs, stores.view, projection)
         ),
+        supervisor=Supervisor(),
+        store_probe=store_probe,
+        replica=replica,
     )
 
 
@@ -182,12 +220,14 @@ def authenticator_of(
     return Authenticator(tokens, verifier, certificates=certificates)
 
 
-def idempotency_store(view: SecretSyncView) -> IdempotencyStore:
-    """Request ids' first answers, kept in the view's database."""
+def idempotency_store(view: SecretSyncView, replica: ReplicaSession | None) -> IdempotencyStore:
+    """Request ids' first answers, kept in the view's database; a reservation belongs to
+    this replica while it lives."""
     datastore = view.datastore  # type: ignore[attr-defined]
     if isinstance(datastore, PostgresDatastore):
-        return PostgresIdempotencyStore(datastore)
-    return SQLiteIdempotencyStore(datastore)
+        assert replica is not None
+        return PostgresIdempotencyStore(datastore, replica.owner, replica.gone)
+    return SQLiteIdempotencyStore(datastore, REPLICA)
 
 
 def grpc_server_of(
@@ -198,6 +238,8 @@ def grpc_server_of(
     authenticator: Authenticator | None,
     health_servicer: health.HealthServicer,
     stopping: threading.Event,
+    store_probe: StoreProbe,
+    replica: ReplicaSession | None,
 ) -> grpc.Server:
     """The gRPC server with our services, health and reflection."""
     # From the store key: replicas mid-rotation (other primaries) must agree.
@@ -210,13 +252,15 @@ def grpc_server_of(
         interceptors=[
             CallLogInterceptor(),
             StreamLimitInterceptor(config.max_streams),
+            StoreGateInterceptor(store_probe),  # the store is down: UNAVAILABLE at once
             AuthInterceptor(authenticator),  # before a stored answer is replayed
-            IdempotencyInterceptor(idempotency_store(stores.view), fingerprint_key),
+            IdempotencyInterceptor(idempotency_store(stores.view, replica), fingerprint_key),
         ],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a second server on a busy port is refused
         ],
     )
     sync_grpc.add_SecretSyncServiceServicer_to_server(

@@ -3,7 +3,9 @@ auto-sync, leadership and its followers, health, metrics, and an orderly shutdow
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,8 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import token_service_pb2 as token_api
 
 from adapters.jwt_verifier import describe_keys
+from adapters.replica_session import ReplicaSession
+from adapters.store_lock import StoreLock
 from adapters.sync_view import SecretSyncView
 from adapters.vault_budget import PostgresVaultBudget
 from service.api.authn import Authenticator
@@ -31,6 +35,8 @@ from service.jobs.worker import SyncWorker
 from service.runtime.config import Config
 from service.runtime.metrics import count_azure_requests
 from service.runtime.metrics_server import MetricsEndpoint
+from service.runtime.store_probe import StoreProbe
+from service.runtime.supervisor import Supervisor
 from service.views.audit_log import AuditLog
 from service.views.leadership import Leadership
 from service.views.sync_projection import SecretSyncProjection, latest_sync_event
@@ -64,11 +70,25 @@ class Stores:
     view: SecretSyncView
     source_changes: SourceChanges
     audit: AuditLog
+    lock: StoreLock | None = None  # SQLite: this process's hold on the store
     vault_budget: PostgresVaultBudget | None = None  # every replica's requests to a vault
 
     @property
     def applications(self) -> tuple[Any, ...]:
         return (self.syncs, self.sources, self.connections, self.tokens)
+
+    def refresh_pools(self) -> None:
+        """The store is back: replace broken pooled connections now, rather than when each
+        pool's reconnection backoff (grown during the outage) next tries."""
+        views = (self.view, self.source_changes.view, self.audit.view)
+        recorders = [application.recorder for application in self.applications]
+        for holder in (*views, *recorders):
+            pool = getattr(getattr(holder, "datastore", None), "pool", None)
+            if pool is not None and hasattr(pool, "check"):
+                try:
+                    pool.check()
+                except Exception as error:  # best effort: the pool heals by itself later
+                    log.debug("checking a pool failed: %s", type(error).__name__)
 
     def close(self) -> None:
         for view in (self.view, self.source_changes.view):
@@ -77,6 +97,8 @@ class Stores:
             application.close()
         if self.vault_budget is not None:
             self.vault_budget.close()
+        if self.lock is not None:
+            self.lock.release()  # last: the store is another server's only once closed
 
 
 class SecretSyncServer:
@@ -98,6 +120,9 @@ class SecretSyncServer:
         server: grpc.Server,
         stopping: threading.Event,
         metrics: MetricsEndpoint,
+        supervisor: Supervisor,
+        store_probe: StoreProbe,
+        replica: ReplicaSession | None = None,
     ) -> None:
         self.config = config
         self.stores = stores
@@ -112,8 +137,10 @@ class SecretSyncServer:
         self.server = server
         self.stopping = stopping
         self.metrics = metrics
+        self.supervisor = supervisor
+        self.store_probe = store_probe
+        self.replica = replica
         self.port = 0
-        self._threads: list[threading.Thread] = []
         count_azure_requests()
 
     # The parts tests and operators reach through the server.
@@ -151,27 +178,32 @@ class SecretSyncServer:
 
     @property
     def projection_failed(self) -> bool:
-        """A follower died here: this replica stepped down and reports NOT_SERVING."""
-        return self.leadership.follower_failed
+        """A follower died here and has not been restarted yet: NOT_SERVING meanwhile."""
+        return self.leadership.follower_failed or any(
+            name == "leadership" for name in self.supervisor.down
+        )
 
     def start(self) -> int:
-        if self.tls is not None:
-            self.port = self.server.add_secure_port(self.config.listen, self.tls.credentials())
-        else:
-            self.port = self.server.add_insecure_port(self.config.listen)
-        if not self.port:
-            raise OSError(f"cannot listen on {self.config.listen}")
+        try:
+            self.port = self._listen()
+        except BaseException:
+            self.stores.close()  # a server that cannot serve leaves the store to others
+            raise
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.start()
         self.metrics.start()
-        self.auto_sync.start()
+        self.store_probe.on_change.append(self._store_reachable)
+        self.leadership.start()  # SQLite leads at once; PostgreSQL in its supervised run
+        self.supervisor.add("store-probe", self.store_probe.run)
+        if self.replica is not None:
+            self.supervisor.add("replica-session", self.replica.keep)
+        self.supervisor.add("health", self._watch_health)
+        self.supervisor.add("leadership", self.leadership.run, self.leadership.recover)
+        self.supervisor.add("auto-sync", self.auto_sync.run)
         if self.worker is not None:
-            self.worker.start()
-        self.leadership.start()
-        for target in (self._watch_health, self._follow_view):
-            thread = threading.Thread(target=target, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            self.supervisor.add("worker", self.worker.run)
+        self.supervisor.add("view-follower", self._follow_view)
+        self.supervisor.start()
         log.info(
             "serving on %s (port %s), store %s%s",
             self.config.listen,
@@ -182,6 +214,28 @@ class SecretSyncServer:
         self._log_transport()
         self._log_auth()
         return self.port
+
+    def _listen(self) -> int:
+        """Bind the port, alone (grpc.so_reuseport is off): a port in use is refused."""
+        refuse_busy_port(self.config.listen)
+        try:
+            if self.tls is not None:
+                port = self.server.add_secure_port(self.config.listen, self.tls.credentials())
+            else:
+                port = self.server.add_insecure_port(self.config.listen)
+        except RuntimeError:
+            port = 0
+        if not port:
+            raise PortInUse(f"cannot listen on {self.config.listen}: the address is in use")
+        return int(port)
+
+    def _store_reachable(self, reachable: bool) -> None:
+        """The probe's news, at once: the health loop may be waiting on a dead store."""
+        if not reachable:
+            self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        else:
+            self.stores.refresh_pools()
+            self.supervisor.retry_now()
 
     def _log_transport(self) -> None:
         if self.tls is None:
@@ -221,9 +275,9 @@ class SecretSyncServer:
         self.health.enter_graceful_shutdown()
         self.progress.release_watchers()
         self.server.stop(grace).wait()
+        self.supervisor.stop()  # every background loop ends
         if self.worker is not None:
             self.worker.stop()
-        self.auto_sync.stop()
         self.progress.stop()
         self.metrics.stop()  # before storage closes: scrapes read the projection's lag
         self.leadership.stop()  # stops the followers, if this replica led
@@ -240,22 +294,30 @@ class SecretSyncServer:
         for name in ("", SERVICE_NAME):
             self.health.set(name, status)
 
-    def _watch_health(self) -> None:
-        """SERVING while storage answers and the view has caught up with the log.
+    def _watch_health(self, stopping: threading.Event) -> None:
+        """SERVING while storage answers, no background part is down, and the view has
+        caught up with the log; on every replica, leader or not.
 
         'Caught up' means it has projected every event that existed one check
         ago, so steady writes do not make the status flap.
         """
         target, latest = None, 0
-        while not self.stopping.wait(HEALTH_CHECK_SECONDS):
-            try:
-                latest = latest_sync_event(self.app.recorder, latest)
-                projected = self.view.max_tracking_id(self.app.name) or 0
-                healthy = target is not None and projected >= target and not self.projection_failed
-                target = latest
-            except Exception as error:
-                log.warning("storage check failed: %s", type(error).__name__)
-                healthy, target = False, None
+        while not (stopping.wait(HEALTH_CHECK_SECONDS) or self.stopping.is_set()):
+            healthy = False
+            if not self.store_probe.reachable:
+                target = None
+            else:
+                try:
+                    latest = latest_sync_event(self.app.recorder, latest)
+                    projected = self.view.max_tracking_id(self.app.name) or 0
+                    healthy = target is not None and projected >= target
+                    target = latest
+                except Exception as error:
+                    log.debug("storage check failed: %s", type(error).__name__)
+                    target = None
+            healthy = healthy and not (
+                self.projection_failed or self.supervisor.down or self.store_probe.full
+            )
             if not self.stopping.is_set():
                 self._set_health(
                     health_pb2.HealthCheckResponse.SERVING
@@ -263,13 +325,37 @@ class SecretSyncServer:
                     else health_pb2.HealthCheckResponse.NOT_SERVING
                 )
 
-    def _follow_view(self) -> None:
+    def _follow_view(self, stopping: threading.Event) -> None:
         """While another replica advances the view, notice its progress: writers here
-        wait for their write to be readable, watchers for their sync to change."""
-        while not self.stopping.wait(VIEW_POLL_SECONDS):
-            if self.leadership.leading:
+        wait for their write to be readable, watchers for their sync to change. A failure
+        to read raises: the supervisor restarts this after a backoff."""
+        while not stopping.wait(VIEW_POLL_SECONDS):
+            if self.leadership.leading or not self.store_probe.reachable:
                 continue
+            self.progress.advance_all(self.view.max_tracking_id(self.app.name) or 0)
+
+
+class PortInUse(OSError):
+    """The listen address is taken (by another server, most likely): one line, exit 2."""
+
+
+def refuse_busy_port(listen: str) -> None:
+    """Bind the address as gRPC will (no SO_REUSEPORT) and let go: in use, refuse before
+    gRPC's own multi-line complaint."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return
+    host = host.strip("[]") or "::"
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host, int(port), type=socket.SOCK_STREAM
+    ):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                self.progress.advance_all(self.view.max_tracking_id(self.app.name) or 0)
-            except Exception as error:
-                log.warning("reading the view's position failed: %s", type(error).__name__)
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise PortInUse(
+                        f"cannot listen on {listen}: the address is in use "
+                        "(another server?); one server per port"
+                    ) from None

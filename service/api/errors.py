@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -22,8 +22,11 @@ from domain.errors import (
     PermissionDenied,
     ResourceExhausted,
     SecretSyncError,
+    StoreFull,
+    StoreUnavailable,
     Unauthenticated,
 )
+from service.runtime.store_errors import STORE_RETRY_SECONDS, StoreFailure, store_failure
 
 ERROR_DOMAIN = "secretsync.kms.hanzo.ai"
 log = logging.getLogger("secretsync.errors")
@@ -38,6 +41,7 @@ CODES: list[tuple[type[SecretSyncError], int]] = [
     (Unauthenticated, code_pb2.UNAUTHENTICATED),
     (PermissionDenied, code_pb2.PERMISSION_DENIED),
     (ResourceExhausted, code_pb2.RESOURCE_EXHAUSTED),
+    (StoreUnavailable, code_pb2.UNAVAILABLE),
 ]
 
 
@@ -104,7 +108,16 @@ def to_status(error: SecretSyncError) -> grpc.Status:
         message = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
     else:
         message = str(error)
+    if isinstance(error, (StoreUnavailable, StoreFull)):  # when to try again
+        delay = duration_pb2.Duration(seconds=int(STORE_RETRY_SECONDS))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))
+
+
+def store_status(failure: StoreFailure) -> grpc.Status:
+    """The store is down or full: the caller may retry, after the hinted delay."""
+    full = failure is StoreFailure.FULL
+    return to_status(StoreFull(failure.value) if full else StoreUnavailable(failure.value))
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,9 +132,13 @@ def translate_errors(method: F) -> F:
             return method(self, request, context)
         except SecretSyncError as error:
             context.abort_with_status(to_status(error))
-        except Exception:
+        except Exception as error:
             if context.code() is not None:  # already aborted on purpose
                 raise
+            failure = store_failure(error)
+            if failure is not None:
+                log.warning("%s: %s", method.__name__, failure.value)
+                context.abort_with_status(store_status(failure))
             log.exception("unexpected error in %s", method.__name__)
             context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log")
 

@@ -7,9 +7,15 @@ first is still running waits for its answer. A call that fails releases the id,
 so a retry runs again (a failed call recorded nothing). The same id with a
 different request is the caller's mistake: INVALID_ARGUMENT naming request_id.
 
-A reservation whose caller died mid-call (no answer after STALE_SECONDS) is
-taken over by the next retry; that retry may repeat an effect the dead call made
-just before dying, which is the one case this cannot rule out.
+A reservation belongs to the replica running the call: when that process dies (kill -9,
+a crash), a retry takes the reservation over at once (adapters/idempotency_store.py says
+how a dead owner is known); a reservation whose owner cannot be told (older rows) is taken
+over after STALE_SECONDS. The retry runs the call again: for a bulk set that repeats the
+same effect; a create that had committed answers with what it created
+(SecretSyncs.create), not ALREADY_EXISTS.
+
+A caller that gives up (deadline, cancel) does not stop its call: the call commits or
+fails on its own, and a retry with the same request_id waits for it and gets its answer.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ import grpc
 from adapters.idempotency_store import IdempotencyStore
 from domain.errors import FieldViolation, InvalidArgument, RequestInProgress
 from domain.rules import check_request_id
-from service.api.errors import to_status
+from service.api.errors import store_status, to_status
 from service.app.access import actor as access_actor
+from service.runtime.store_errors import store_failure
 
 STALE_SECONDS = 300.0
 WAIT_SECONDS = 30.0
@@ -53,6 +60,12 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
         self.fingerprint_key = fingerprint_key
         self.clock = clock
         self._last_cleanup = 0.0
+        # Reservations of failed calls that could not be released (the store was down):
+        # released before the next call, so a retry is not kept waiting for a dead call.
+        self._unreleased: set[tuple[str, str]] = set()
+        # Answers of calls that committed while the store then failed to keep the answer:
+        # stored before the next call (a retry then gets it; it waits meanwhile).
+        self._unstored: dict[tuple[str, str], bytes] = {}
 
     def intercept_service(
         self,
@@ -77,12 +90,19 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
             request_id = getattr(request, "request_id", "")
             if not request_id or check_request_id(request_id):
                 return behaviour(request, context)  # nothing to key on (or the call refuses it)
+            self._release_leftovers()
             mine = fingerprint(self.fingerprint_key, request)
             key = scoped(method)
             deadline = time.monotonic() + WAIT_SECONDS
             while True:
                 now = self.clock()
-                prior = self.store.reserve(key, request_id, mine, now, now - STALE_SECONDS)
+                try:
+                    prior = self.store.reserve(key, request_id, mine, now, now - STALE_SECONDS)
+                except Exception as error:
+                    failure = store_failure(error)
+                    if failure is None:
+                        raise
+                    context.abort_with_status(store_status(failure))
                 if prior is None:
                     return self._first(key, request_id, behaviour, serialize, request, context)
                 if prior.fingerprint != mine:
@@ -108,20 +128,58 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
         try:
             response = behaviour(request, context)
         except BaseException:
-            self.store.release(method, request_id)
+            self._release(method, request_id)
             raise
         if context.code() not in (None, grpc.StatusCode.OK):
-            self.store.release(method, request_id)  # set_code without raising: a failure
+            self._release(method, request_id)  # set_code without raising: a failure
             return response
-        self.store.complete(method, request_id, serialize(response))
+        answer = serialize(response)
+        try:
+            self.store.complete(method, request_id, answer)
+        except Exception as error:
+            if store_failure(error) is None:
+                raise
+            # The call's effect is committed: its answer is kept here until the store
+            # takes it, never released (a retry must not run the call twice).
+            log.warning("the answer to request_id %r is kept until the store answers",
+                        request_id)
+            self._unstored[(method, request_id)] = answer
+            return response
         self._cleanup()
         return response
+
+    def _release(self, method: str, request_id: str) -> None:
+        try:
+            self.store.release(method, request_id)
+        except Exception as error:
+            if store_failure(error) is None:
+                raise
+            self._unreleased.add((method, request_id))
+
+    def _release_leftovers(self) -> None:
+        for (method, request_id), answer in list(self._unstored.items()):
+            try:
+                self.store.complete(method, request_id, answer)
+            except Exception:  # still down: the call itself will say so
+                return
+            self._unstored.pop((method, request_id), None)
+        for method, request_id in list(self._unreleased):
+            try:
+                self.store.release(method, request_id)
+            except Exception:  # still down: the call itself will say so
+                return
+            self._unreleased.discard((method, request_id))
 
     def _cleanup(self) -> None:
         now = self.clock()
         if now - self._last_cleanup > 3600:
             self._last_cleanup = now
-            dropped = self.store.forget_before(now - KEEP_SECONDS)
+            try:
+                dropped = self.store.forget_before(now - KEEP_SECONDS)
+            except Exception as error:  # the next hour's call tries again
+                if store_failure(error) is None:
+                    raise
+                return
             log.debug("forgot %d request ids older than a day", dropped)
 
 

@@ -10,7 +10,13 @@ from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 
 from domain.errors import FieldViolation, InvalidArgument
-from domain.options import CONNECTION_APP, DESTINATION, ImportBehavior, InitialSyncBehavior
+from domain.options import (
+    CONNECTION_APP,
+    DESTINATION,
+    ImportBehavior,
+    InitialSyncBehavior,
+    JobKind,
+)
 from domain.plan import Action, Step
 from domain.rules import SyncSettings
 from domain.sync_record import SyncRecord
@@ -168,4 +174,13 @@ def sync_to_proto(sync: SyncRecord) -> pb.SecretSync:
         **job_fields(sync, "sync", "sync", "synced"),
         **job_fields(sync, "import", "import", "imported"),
         **job_fields(sync, "remove", "remove", "removed"),
+        **retry_fields(sync),
     )
+
+
+def retry_fields(sync: SyncRecord) -> dict[str, Any]:
+    """The scheduled retry of a failed sync job (domain/retry_policy.py), if any."""
+    attempt, at = sync.job_retry(JobKind.SYNC)
+    if not at:
+        return {}
+    return {"sync_retry_attempt": attempt, "next_sync_retry_time": timestamp(at)}

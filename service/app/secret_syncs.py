@@ -30,7 +30,7 @@ from domain.job_lease import JobLease, lease_id
 from domain.name_claim import NameClaim, sync_names
 from domain.options import ImportBehavior, JobKind
 from domain.rules import SyncSettings, check_request_id, check_settings, check_uuid
-from domain.secret_sync import SecretSync
+from domain.secret_sync import RETRY, SecretSync
 from service.app import access
 from service.app.call_context import CallContext
 from service.app.connections import AzureConnections
@@ -118,6 +118,8 @@ class SecretSyncs(Application[UUID]):
                 if first_try
                 else self._claim(project_id, settings.name)
             )
+            if not first_try and (earlier := self._made_by(claim.owner_id, ctx)) is not None:
+                return earlier  # this very call, retried after a crash lost its answer
             self._take(claim, sync)  # NAME_TAKEN if another sync holds it
             try:
                 return Written(sync, self._save(sync, claim), job_id)
@@ -232,6 +234,20 @@ class SecretSyncs(Application[UUID]):
             return False
         sync.request_sync(new_job_id(), "auto", ctx.actor, ctx.request_id)
         self._save(sync)
+        return True
+
+    def request_retry(self, sync_id: str, now: datetime) -> bool:
+        """Request the scheduled retry of a failed sync job, once it is due (any replica's
+        worker may; the event store lets one win)."""
+        sync = self.get_sync(sync_id)
+        if not sync.retry_due(JobKind.SYNC, now):
+            return False
+        attempt, _ = sync.job_retry(JobKind.SYNC)
+        sync.request_sync(new_job_id(), RETRY, RETRY_ACTOR, f"retry-{attempt}-{new_job_id()}")
+        try:
+            self._save(sync)
+        except ConcurrentChange:
+            return False  # another worker requested it, or the sync changed: look again
         return True
 
     @retried
@@ -410,6 +426,19 @@ class SecretSyncs(Application[UUID]):
         assert isinstance(claim, NameClaim)
         return claim
 
+    def _made_by(self, sync_id: str, ctx: CallContext) -> Written | None:
+        """The sync `ctx`'s caller created with `ctx`'s request id, if `sync_id` is one:
+        a retry of a create that committed before its process died gets the sync,
+        not ALREADY_EXISTS."""
+        if not sync_id or not ctx.request_id:
+            return None
+        created = next(iter(self.events.get(UUID(sync_id), lte=1)), None)
+        if created is None or (created.actor, created.request_id) != (ctx.actor, ctx.request_id):
+            return None
+        # Position 0: no wait for the view, which holds it since before the crash (or
+        # will in a moment; the log's end may be an event it never tracks).
+        return Written(self.repository.get(UUID(sync_id)), 0)
+
     @staticmethod
     def _take(claim: NameClaim, sync: SecretSync) -> None:
         try:
@@ -432,6 +461,9 @@ class SecretSyncs(Application[UUID]):
             (r.notification.id for r in recordings if isinstance(r.domain_event, SecretSync.Event)),
             default=0,
         )
+
+
+RETRY_ACTOR = "retry-policy"  # who requests a failed job's retry (the audit shows it)
 
 
 def new_job_id() -> str:

@@ -70,6 +70,7 @@ def details(sync: sync_pb.SecretSync) -> str:
                 sync.last_sync_job_id,
                 sync.last_sync_message,
             ),
+            ("sync retry", retry(sync)),
             *_job(
                 "import",
                 sync.import_status,
@@ -91,6 +92,13 @@ def details(sync: sync_pb.SecretSync) -> str:
             ("etag", sync.etag),
         ]
     )
+
+
+def retry(sync: sync_pb.SecretSync) -> str:
+    """The automatic retry of a failed sync job: which one, and when; "-" when none."""
+    if not sync.sync_retry_attempt:
+        return NEVER
+    return f"retry {sync.sync_retry_attempt} at {timestamp(sync.next_sync_retry_time)}"
 
 
 def _job(
@@ -118,6 +126,8 @@ def watch_line(message: sync_api.WatchSecretSyncResponse, job: str = "sync") -> 
         f"import={status(sync.import_status)}",
         f"remove={status(sync.remove_status)}",
     ]
+    if job == "sync" and sync.sync_retry_attempt:
+        parts.append(f"retry={sync.sync_retry_attempt}@{timestamp(sync.next_sync_retry_time)}")
     text = _message(sync) if job == "sync" else getattr(sync, f"last_{job}_message")
     if text:
         parts.append(f"message={clip(text, 200)!r}")

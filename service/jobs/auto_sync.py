@@ -20,7 +20,7 @@ from uuid import UUID
 
 from eventsourcing.application import Repository
 from eventsourcing.dispatch import singledispatchmethod
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
 from adapters.sync_view import SecretSyncView, SyncFilter
@@ -32,6 +32,7 @@ from service.app.call_context import CallContext, new_request_id
 from service.app.secret_sources import SecretSources
 from service.app.secret_syncs import SecretSyncs
 from service.jobs.drift_repair import DriftRepair
+from service.runtime.store_errors import store_failure
 
 DEBOUNCE_SECONDS = 0.3
 MAX_WAIT_SECONDS = 2.0
@@ -51,13 +52,12 @@ Place = tuple[str, str, str]  # project, environment, path
 
 @dataclass(frozen=True)
 class Batch:
-    """Folders changed since the last batch, the position to save once acted on, and
-    the position of the newest change."""
+    """Folders changed since the last batch, each with the source log position of its
+    newest change, and the position to save once acted on."""
 
-    changed: set[Place]
+    changed: dict[Place, int]
     deleted: set[Place]
     tracking: Tracking | None
-    newest_change: int  # the source log position of the newest change (0: none)
 
 
 class SourceChanges(Projection[TrackingRecorder]):
@@ -70,11 +70,10 @@ class SourceChanges(Projection[TrackingRecorder]):
         super().__init__(view)
         self.folders = folders
         self.lock = threading.Lock()
-        self.changed: set[Place] = set()
+        self.changed: dict[Place, int] = {}  # folder -> position of its newest change
         self.deleted: set[Place] = set()
         self.latest: Tracking | None = None
         self.first_change_at = 0.0
-        self.newest_change = 0  # the source log position of the newest change
         self.last_change_at = 0.0
 
     @singledispatchmethod
@@ -94,11 +93,10 @@ class SourceChanges(Projection[TrackingRecorder]):
         with self.lock:
             if not self.changed:
                 self.first_change_at = now
-            self.changed.add(place)
+            self.changed[place] = tracking.notification_id
             if isinstance(domain_event, Folder.Deleted):
                 self.deleted.add(place)
             self.last_change_at = now
-            self.newest_change = tracking.notification_id
             self.latest = tracking
 
     def take(self, now: float) -> Batch | None:
@@ -106,23 +104,22 @@ class SourceChanges(Projection[TrackingRecorder]):
         with self.lock:
             if not self.changed:
                 latest, self.latest = self.latest, None
-                return Batch(set(), set(), latest, 0) if latest else None
+                return Batch({}, set(), latest) if latest else None
             quiet = now - self.last_change_at >= DEBOUNCE_SECONDS
             overdue = now - self.first_change_at >= MAX_WAIT_SECONDS
             if not (quiet or overdue):
                 return None
-            batch = Batch(self.changed, self.deleted, self.latest, self.newest_change)
-            self.changed, self.deleted, self.latest = set(), set(), None
-            self.newest_change = 0
+            batch = Batch(self.changed, self.deleted, self.latest)
+            self.changed, self.deleted, self.latest = {}, set(), None
             return batch
 
     def put_back(self, batch: Batch) -> None:
         """A batch that could not be acted on: look at it again on the next round."""
         with self.lock:
-            self.changed |= batch.changed
+            for place, position in batch.changed.items():
+                self.changed[place] = max(self.changed.get(place, 0), position)
             self.deleted |= batch.deleted
             self.latest = self.latest or batch.tracking
-            self.newest_change = max(self.newest_change, batch.newest_change)
 
 
 class AutoSync:
@@ -139,51 +136,70 @@ class AutoSync:
         self.sources = sources
         self.syncs = syncs
         self.view = view
+        self.paused = threading.Event()
         # Syncs with a refresh interval also run when it has passed (drift repair).
         self.drift_repair = DriftRepair(syncs, view)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name="auto-sync")
-
-    def start(self) -> None:
-        self.thread.start()
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=5)
+        """Act on nothing more (the supervisor's loop runs on idle until the server stops)."""
+        self.paused.set()
 
-    def _run(self) -> None:
-        while not self.stopping.wait(DEBOUNCE_SECONDS / 3):
+    def run(self, stopping: threading.Event) -> None:
+        """The supervised loop (service/runtime/supervisor.py): a failure to save the
+        position raises, and the supervisor runs this again after a backoff."""
+        while not stopping.wait(DEBOUNCE_SECONDS / 3):
+            if self.paused.is_set():
+                continue
             try:
                 self.drift_repair.tick()
-            except Exception:
-                log.exception("drift repair could not scan the syncs")
+            except Exception as error:  # a scan that failed is tried on the next tick
+                if store_failure(error) is None:
+                    log.exception("drift repair could not scan the syncs")
             batch = self.changes.take(time.monotonic())
             if batch is None:
                 continue
             try:
-                self.act(batch.changed, batch.deleted, batch.newest_change)
-            except Exception:
-                log.exception("auto-sync could not act on %s changed folders", len(batch.changed))
+                self.act(batch.changed, batch.deleted)
+            except Exception as error:
+                if store_failure(error) is None:
+                    log.exception("auto-sync could not act on %s changed folders",
+                                  len(batch.changed))
                 self.changes.put_back(batch)
-                continue
+                raise
             if batch.tracking is not None:
-                self.changes.view.insert_tracking(batch.tracking)
+                self._save_position(batch.tracking)
 
-    def act(self, changed: set[Place], deleted: set[Place], change_position: int = 0) -> int:
-        """Request a sync on each auto-sync sync that reads a changed folder, unless
-        a sync job of it started after the newest change (`change_position`) and saw it."""
+    def _save_position(self, tracking: Tracking) -> None:
+        """Saved after acting. A position already saved (the follower replayed events after
+        a restart, or another leader saved it) is no failure: those changes were acted on."""
+        try:
+            self.changes.view.insert_tracking(tracking)
+        except IntegrityError:
+            saved = self.changes.view.max_tracking_id(tracking.application_name) or 0
+            if saved < tracking.notification_id:
+                raise
+
+    def act(self, changed: dict[Place, int], deleted: set[Place]) -> int:
+        """Request a sync on each auto-sync sync that reads a changed folder, unless a
+        sync job of it started after the newest change *of a folder it reads* and saw it.
+
+        Per folder, not per batch: a batch's newest change may be an unrelated folder's,
+        newer than the sync's running job, and must not make that job look stale (that
+        requested a second, spurious job)."""
         ctx = CallContext(actor=AUTO_SYNC_ACTOR, request_id=new_request_id())
         requested = 0
         for project_id in {place[0] for place in changed}:
-            places = {(env, path) for p, env, path in changed if p == project_id}
+            places = {(env, path): n for (p, env, path), n in changed.items() if p == project_id}
             gone = {(env, path) for p, env, path in deleted if p == project_id}
             load = self.sources.folders_loader(project_id)
             for sync in self._syncs_of(project_id):
                 own = (sync.environment, sync.secret_path)
                 if own in gone or (own in places and sync.source["problem"]):
                     self._refresh_source(sync, ctx)
-                if sync.is_enabled and places & folders_read_by(*own, load):
-                    requested += self.syncs.request_auto_sync(str(sync.id), ctx, change_position)
+                read = places.keys() & folders_read_by(*own, load)
+                if sync.is_enabled and read:
+                    newest = max(places[place] for place in read)
+                    requested += self.syncs.request_auto_sync(str(sync.id), ctx, newest)
         if requested:
             log.info("auto-sync requested %s syncs for %s changed folders", requested, len(changed))
         return requested

@@ -9,6 +9,7 @@ events, such as a new request, may have come meanwhile).
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -16,9 +17,10 @@ from typing import Any, Protocol
 from eventsourcing.persistence import IntegrityError
 
 from domain.errors import FailedPrecondition, SecretSyncError
-from domain.options import ImportBehavior, InitialSyncBehavior, JobKind
+from domain.options import MAX_JOB_MESSAGE, ImportBehavior, InitialSyncBehavior, JobKind
 from domain.plan import ManagedKey, Plan, SyncTarget
 from domain.resolve import Resolution
+from domain.retry_policy import TRANSIENT_STATUSES, RetryPolicy, transient_code
 from domain.secret_sync import SecretSync
 from domain.source_rules import MAX_BULK
 from domain.vault import KeyVault, VaultError
@@ -29,6 +31,7 @@ from service.jobs.import_engine import import_from_vault
 from service.jobs.job_context import job_finished, running_job
 from service.jobs.lease import JobLease
 from service.jobs.sync_engine import Outcome, SyncEngine
+from service.runtime.store_errors import store_failure
 
 LEASE = timedelta(minutes=5)
 IMPORTED = "imported from Azure Key Vault"  # the comment on secrets an import wrote
@@ -56,8 +59,10 @@ class JobRunner:
         engine: SyncEngine | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         lease: timedelta = LEASE,
+        retries: RetryPolicy | None = None,
     ) -> None:
         self.lease = lease
+        self.retries = retries or RetryPolicy()
         self.syncs = syncs
         self.sources = sources
         self.vaults = vaults
@@ -82,16 +87,31 @@ class JobRunner:
             with lease.kept():
                 outcome = self._do(kind, sync, job_id)
         except VaultError as error:  # the whole vault failed (e.g. listing refused)
-            self._record(sync_id, kind, job_id, None, _whole_vault_failed(error))
+            transient = (
+                error.status in TRANSIENT_STATUSES
+                or transient_code(error.code)
+                or transient_code(error.inner)
+            ) and error.code != "AuthenticationFailed"
+            self._record(sync_id, kind, job_id, None, _whole_vault_failed(error), transient)
             return True
-        except SecretSyncError as error:  # e.g. the source folder is gone
+        except SecretSyncError as error:  # e.g. the source folder is gone: permanent
             self._record(sync_id, kind, job_id, None, f"{error.reason}: {error}")
             return True
         except Exception as error:  # never let one job take the worker down
+            if store_failure(error) is not None:  # the store failed under the job: transient
+                log.warning("%s job %s of %s: the store failed (%s)", kind.value, job_id,
+                            sync_id, type(error).__name__)
+                message = f"StoreUnavailable: the event store failed ({type(error).__name__})"
+                self._record(sync_id, kind, job_id, None, message, transient=True)
+                return True
             log.exception("%s job %s of %s failed", kind.value, job_id, sync_id)
             self._record(sync_id, kind, job_id, None, f"internal error ({type(error).__name__})")
             return True
-        self._record(sync_id, kind, job_id, outcome, outcome.message())
+        # Keys that failed alone are retried like a failed run, when all their failures
+        # are transient (a key still being deleted, throttling, the vault's 5xx).
+        failed = set(outcome.failed.values())
+        transient = bool(failed) and all(transient_code(code) for code in failed)
+        self._record(sync_id, kind, job_id, outcome, outcome.message(), transient)
         return True
 
     def run_sync(self, sync_id: str, job_id: str) -> bool:
@@ -172,12 +192,20 @@ class JobRunner:
         return resolution, self.vaults.vault_for(sync), managed_keys(sync), target, fingerprint
 
     def _record(
-        self, sync_id: str, kind: JobKind, job_id: str, outcome: Outcome | None, message: str
+        self,
+        sync_id: str,
+        kind: JobKind,
+        job_id: str,
+        outcome: Outcome | None,
+        message: str,
+        transient: bool = False,
     ) -> None:
         job_finished(outcome)
         for _ in range(5):  # a new request may land between our read and write: retry
             try:
-                aggregates = self._outcome_recorded(sync_id, kind, job_id, outcome, message)
+                aggregates = self._outcome_recorded(
+                    sync_id, kind, job_id, outcome, message, transient
+                )
                 self.syncs.save(*aggregates)
                 return
             except IntegrityError:
@@ -190,12 +218,19 @@ class JobRunner:
         log.error("could not record the outcome of job %s of %s", job_id, sync_id)
 
     def _outcome_recorded(
-        self, sync_id: str, kind: JobKind, job_id: str, outcome: Outcome | None, message: str
+        self,
+        sync_id: str,
+        kind: JobKind,
+        job_id: str,
+        outcome: Outcome | None,
+        message: str,
+        transient: bool,
     ) -> list[Any]:
         """The aggregates to save: the sync with the job's outcome (and, after a
         removal that deletes, the sync deleted and its name freed)."""
         sync = self.syncs.get_sync(sync_id)
         aggregates: list[Any] = [sync]
+        retry, message = self._retry(sync, kind, transient, message)
         if outcome is not None and outcome.succeeded:
             sync.succeed_job(
                 kind,
@@ -204,6 +239,7 @@ class JobRunner:
                 outcome.counts,
                 managed_changes=outcome.managed,
                 worker=self.worker,
+                retry=retry,
             )
             if kind is JobKind.REMOVE and sync.job(kind)["then_delete"]:
                 ctx = CallContext(actor="worker", request_id=job_id)
@@ -217,8 +253,27 @@ class JobRunner:
                 failures=outcome.failed if outcome else {},
                 managed_changes=outcome.managed if outcome else {},
                 worker=self.worker,
+                retry=retry,
             )
         return aggregates
+
+    def _retry(
+        self, sync: SecretSync, kind: JobKind, transient: bool, message: str
+    ) -> tuple[tuple[int, datetime] | None, str]:
+        """The retry a transient failure of a sync job schedules (domain/retry_policy.py),
+        and the message saying so."""
+        if not transient or kind is not JobKind.SYNC:
+            return None, message
+        attempt = sync.job_retry(kind)[0] + 1
+        at = self.retries.next_retry(attempt, self.clock(), random.uniform(0.8, 1.2))
+        limit = self.retries.max_attempts
+        # Said last: readers (and clients) match the failure's own words at the start.
+        note = message[: MAX_JOB_MESSAGE - 48]
+        if at is None:
+            return None, f"{note}; not retried again: {limit} retries failed"
+        log.info("%s job of %s will be retried (%s of %s) at %s", kind.value, sync.id,
+                 attempt, limit, at.isoformat(timespec="seconds"))
+        return (attempt, at), f"{note}; retry {attempt} of {limit} at {at:%H:%M:%S}Z"
 
 
 def _whole_vault_failed(error: VaultError) -> str:

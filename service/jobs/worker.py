@@ -6,7 +6,8 @@ with a job pending, or running under a lease that ran out, and hands each to a
 JobRunner. Claiming is the exactly-once guard: of all the workers that try, the
 event store lets one record JobStarted. A sync runs one job at a time; when
 several are pending, imports go first (a sync then pushes what they brought),
-then syncs, then removals (so a removal requested last has the last word).
+then syncs, then removals (so a removal requested last has the last word). A failed
+sync job whose retry is due (domain/retry_policy.py) is requested again here.
 """
 
 from __future__ import annotations
@@ -45,28 +46,40 @@ class SyncWorker:
         self.thread = threading.Thread(target=self._loop, daemon=True, name="sync-worker")
 
     def start(self) -> None:
+        """Run on a thread of its own (a server supervises `run` instead)."""
         self.thread.start()
 
     def stop(self) -> None:
         """Take no new jobs; let running ones finish (their lease covers a crash)."""
         self.stopping.set()
-        self.thread.join(timeout=5)
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, stopping: threading.Event) -> None:
+        """Look for due jobs on every change and every POLL_SECONDS, until `stopping`; a
+        failure to look raises (the supervisor restarts this after a backoff)."""
+        while not (stopping.is_set() or self.stopping.is_set()):
+            seen = self.progress.position
+            self._take_jobs()
+            self.progress.wait_for_position(seen + 1, POLL_SECONDS)  # a change, or a poll
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
-            seen = self.progress.position
             try:
-                self._take_jobs()
+                self.run(self.stopping)
             except Exception:
                 log.exception("looking for jobs failed; trying again")
-            self.progress.wait_for_position(seen + 1, POLL_SECONDS)  # a change, or a poll
+                self.stopping.wait(POLL_SECONDS)
 
     def _take_jobs(self) -> None:
         now = datetime.now(UTC)
         for row in self.view.rows_with_open_jobs(BATCH):
-            due = next_job(row.to_record(), now)
+            record = row.to_record()
+            due = next_job(record, now)
             if due is None:
+                if record.retry_due(JobKind.SYNC, now):  # a failed job's retry: request it
+                    self.runner.syncs.request_retry(row.id, now)
                 continue
             with self.lock:
                 if due in self.in_hand:

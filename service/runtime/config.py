@@ -32,11 +32,18 @@ class Config:
     grace_seconds: float = 10.0
     max_message_bytes: int = 32 * 1024 * 1024  # a bulk set of 10,000 secrets fits
     write_wait_seconds: float = 5.0  # how long a write waits for the view to catch up
+    # How long a call waits for a PostgreSQL connection before UNAVAILABLE (the library
+    # tries up to 10 times on a dropped connection, so a call waits ~10x this at worst).
+    store_wait_seconds: int = 5
     log_level: str = "INFO"
     run_jobs: bool = True  # run requested jobs in this process (the sync worker)
     job_concurrency: int = 4
     # A job whose worker sent no sign of life for this long is taken over by another.
     job_lease_seconds: float = 300.0
+    # A sync job that failed for a transient reason is retried by itself: first after
+    # this long, doubling (with jitter) up to 15 minutes, at most job_retries times.
+    job_retry_seconds: float = 30.0
+    job_retries: int = 5
     root_key: str = ""  # base64 of 32 bytes; never logged
     root_key_file: str = ""
     # Older root keys still read during a rotation (docs/keys.md): comma-separated.
@@ -80,12 +87,19 @@ class Config:
             write_wait_seconds=float(
                 env.get("SECRET_SYNC_WRITE_WAIT_SECONDS", defaults.write_wait_seconds)
             ),
+            store_wait_seconds=int(
+                env.get("SECRET_SYNC_STORE_WAIT_SECONDS", defaults.store_wait_seconds)
+            ),
             log_level=env.get("SECRET_SYNC_LOG_LEVEL", defaults.log_level).upper(),
             run_jobs=env.get("SECRET_SYNC_RUN_JOBS", "1").lower() not in ("0", "false", "no"),
             job_concurrency=int(env.get("SECRET_SYNC_JOB_CONCURRENCY", defaults.job_concurrency)),
             job_lease_seconds=float(
                 env.get("SECRET_SYNC_JOB_LEASE_SECONDS", defaults.job_lease_seconds)
             ),
+            job_retry_seconds=float(
+                env.get("SECRET_SYNC_JOB_RETRY_SECONDS", defaults.job_retry_seconds)
+            ),
+            job_retries=int(env.get("SECRET_SYNC_JOB_RETRIES", defaults.job_retries)),
             root_key=env.get("SECRET_SYNC_ROOT_KEY", ""),
             root_key_file=env.get("SECRET_SYNC_ROOT_KEY_FILE", ""),
             old_root_keys=env.get("SECRET_SYNC_OLD_ROOT_KEYS", ""),
@@ -159,7 +173,16 @@ class Config:
             "SECRET_SYNC_DEV_MODE": "1" if self.dev_mode else "",
             "SECRETSOURCES_AGGREGATE_CACHE_MAXSIZE": "500",
         }
-        return env | persistence_env(self.database_url)
+        store = persistence_env(self.database_url)
+        if store["PERSISTENCE_MODULE"].endswith("postgres"):
+            store |= {
+                # A pooled connection is checked before use: after a server restart it is
+                # replaced, not handed out dead (INTERNAL, AdminShutdown).
+                "POSTGRES_PRE_PING": "y",
+                # The pool's wait for a connection: bounded, so a call fails fast.
+                "POSTGRES_CONNECT_TIMEOUT": str(max(1, self.store_wait_seconds)),
+            }
+        return env | store
 
     def safe_database_url(self) -> str:
         """The database URL with any password masked, for logs."""

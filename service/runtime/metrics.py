@@ -111,6 +111,19 @@ AZURE_PACING_SECONDS = Counter(
     "Time requests waited for our own pacing to stay within Key Vault's limits.",
     registry=SHARED,
 )
+BACKGROUND_RESTARTS = Counter(
+    "secretsync_background_restarts",
+    "Background parts (leadership, followers, auto-sync, worker, view follower, store probe) "
+    "restarted by the supervisor after a failure, by part.",
+    ["part"],
+    registry=SHARED,
+)
+STORE_REACHABLE = Gauge(
+    "secretsync_store_reachable",
+    "1 while the event store answers this replica's probe, 0 while it does not "
+    "(calls are then refused with UNAVAILABLE at once).",
+    registry=SHARED,
+)
 
 # Series that exist from the start read 0 instead of missing (rate() needs a start).
 for _kind in JOB_KINDS:

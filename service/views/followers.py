@@ -16,6 +16,8 @@ from typing import Any
 
 from eventsourcing.projection import BaseProjectionRunner, Projection, ProjectionRunner
 
+from service.runtime.store_errors import store_failure
+
 log = logging.getLogger("secretsync.followers")
 # A follower's own application only reads the log: it needs few connections, and
 # no tables made (the server made them at start; making them again here could race
@@ -91,14 +93,17 @@ class Followers:
         for runner in runners:
             try:
                 runner.__exit__(None, None, None)  # closes its application, not the view
-            except Exception:
-                log.exception("the %s follower had failed", runner.projection.name)
+            except Exception as error:  # its failure was reported when it happened
+                log.debug("the %s follower had failed: %s", runner.projection.name,
+                          type(error).__name__)
 
     def _watch(self, runner: FollowerRunner) -> None:
-        """A follower that dies is reported, loudly (unless we stopped it)."""
+        """A follower that dies is reported (unless we stopped it): the supervisor logs it
+        and restarts it; an error that is not the store's also gets its traceback here."""
         try:
             runner.run_forever()
-        except Exception:
+        except Exception as error:
             if runner in self.runners:
-                log.exception("the %s follower stopped", runner.projection.name)
+                if store_failure(error) is None:
+                    log.exception("the %s follower stopped", runner.projection.name)
                 self.on_failure(runner.projection.name)

@@ -4,9 +4,9 @@ Every replica serves reads and writes and runs jobs; only the leader runs the
 followers (service/views/followers.py). The lock is a session lock held on a
 connection of its own: when the leader dies, PostgreSQL ends its session and
 releases the lock, and the next replica to try takes it over. The leader checks
-its connection every few seconds and, if it is gone, stops following at once
-(another replica may already lead). SQLite is one process's store: that process
-always leads.
+its connection every second and, if it is gone, stops following at once
+(another replica may already lead), then tries for the lock again. SQLite is one
+process's store: that process always leads.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from contextlib import contextmanager
 import psycopg
 
 from adapters.postgres_session import session
+from service.runtime.supervisor import PartFailed
 from service.views.followers import Followers
 from service.views.read_cache import ReadCache
 
@@ -53,8 +54,12 @@ def tables_made_one_at_a_time(env: dict[str, str]) -> Iterator[None]:
 
 class Leadership:
     """While this replica leads, it runs the followers, and its Get cache can be exact
-    (its own projection writes every change). A follower that dies makes it step down,
-    so that another replica may lead, and marks it failed (health says so)."""
+    (its own projection writes every change).
+
+    `run` is supervised (service/runtime/supervisor.py): it checks the lock every few
+    seconds and raises when the lock's session or a follower fails; the supervisor then
+    calls `recover` (step down, so another replica may lead) and runs it again after a
+    backoff, which tries for the lock anew. Nothing stays failed for good."""
 
     def __init__(
         self,
@@ -68,22 +73,45 @@ class Leadership:
         self.read_cache = read_cache
         self.check_seconds = check_seconds
         self.leading = False
-        self.follower_failed = False
+        self.failed_follower = ""  # set from a follower's failure until the step-down
         self.postgres = env["PERSISTENCE_MODULE"].endswith("postgres")
-        self._stopping = threading.Event()
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True, name="leadership")
+
+    @property
+    def follower_failed(self) -> bool:
+        """A follower stopped and this replica has not stepped down yet."""
+        return bool(self.failed_follower)
 
     def start(self) -> None:
-        if not self.postgres:
-            self._elected()
+        """SQLite: lead at once, before the first call is served (as the only process on
+        its store, it always leads); PostgreSQL replicas try for the lock in `run`."""
+        if self.postgres:
             return
-        self._thread.start()
+        try:
+            self._elected()
+        except Exception as error:  # the supervised run tries again
+            log.warning("could not start the followers yet: %s", type(error).__name__)
+            self.step_down()
+
+    def run(self, stopping: threading.Event) -> None:
+        """The supervised loop: lead when the lock is free, keep checking it while leading."""
+        while not stopping.is_set():
+            if self.failed_follower:
+                raise PartFailed(
+                    f"follower:{self.failed_follower}",
+                    f"the {self.failed_follower} follower stopped",
+                )
+            self._try(stopping)
+            stopping.wait(self.check_seconds)
+
+    def recover(self) -> None:
+        """After a failure: stop leading (another replica may take over); the next run
+        tries for the lock again."""
+        self.step_down()
+        self.failed_follower = ""
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        """Once the supervisor stopped `run`: stop following, end the session."""
         if self.leading:
             self._deposed()
         self._close()  # ends the session: the lock goes to the next replica
@@ -94,30 +122,23 @@ class Leadership:
             self._deposed()
         self._close()
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._try()
-            except Exception as error:
-                log.warning("leadership check failed: %s", type(error).__name__)
-                if self.leading:
-                    self._deposed()
-                self._close()
-            self._stopping.wait(self.check_seconds)
-
-    def _try(self) -> None:
+    def _try(self, stopping: threading.Event) -> None:
+        if not self.postgres:  # SQLite: one process per store, which always leads
+            if not self.leading:
+                self._elected()
+            return
         connection = self._connect()
         if self.leading:
             connection.execute("SELECT 1")  # still our session, so still our lock
             return
         key = lock_key(self.env["POSTGRES_DBNAME"], self.env.get("POSTGRES_SCHEMA", "public"))
         row = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-        if row and row[0] and not self._stopping.is_set():
+        if row and row[0] and not stopping.is_set():
             self._elected()
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
-            self._connection = session(self.env, "leadership")
+            self._connection = session(self.env, "leadership", connect_timeout=5)
         return self._connection
 
     def _close(self) -> None:
@@ -139,5 +160,4 @@ class Leadership:
         self.read_cache.disable()
 
     def _follower_failed(self, name: str) -> None:
-        self.follower_failed = True
-        self.step_down()
+        self.failed_follower = name  # the supervised loop raises it within a check

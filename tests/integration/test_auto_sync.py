@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -174,6 +175,37 @@ def test_a_change_while_a_job_runs_yields_exactly_one_follow_up(server, stub, ch
     assert run_job(server, sync_id) == follow_up
     source.set("/my-secrets", "A", "5")
     wait_for_requests(server, stub, sync_id, 3)
+
+
+def test_an_unrelated_folders_newer_change_does_not_request_a_second_job(server, stub, channel):
+    """One batch held a change to the sync's folder, made before its running job read the
+    source, and a newer change to a folder it does not read: the job saw the first, so no
+    second job (issue 16: one was requested 2 s after the first)."""
+    source = Source(channel, folders=("/mine", "/unrelated"))
+    sync_id = new_sync(stub, source.project_id, "watched", "/mine")
+    auto_sync_idle(server)
+    server.auto_sync.stop()  # changes now gather into one batch, taken below
+    source.set("/mine", "A", "1")
+    mine_at = server.sources.recorder.max_notification_id()
+    sync = server.app.get_sync(sync_id)  # the worker claims, having read the source
+    sync.start_job(JobKind.SYNC, sync.job(JobKind.SYNC)["job_id"], "test-worker",
+                   datetime.now(UTC), timedelta(minutes=5), source_position=mine_at)
+    server.app.save(sync)
+    source.set("/unrelated", "B", "1")
+    changes = server.source_changes
+    poll(lambda: len(changes.changed), lambda n: n == 2)
+
+    batch = changes.take(time.monotonic() + 60)
+    assert batch is not None
+    assert server.auto_sync.act(batch.changed, batch.deleted) == 0
+    assert len(requests_of(server, sync_id)) == 1
+
+    # A change to its own folder after the job's start still asks for a follow-up.
+    source.set("/mine", "A", "2")
+    poll(lambda: len(changes.changed), lambda n: n == 1)
+    batch = changes.take(time.monotonic() + 60)
+    assert batch is not None
+    assert server.auto_sync.act(batch.changed, batch.deleted) == 1
 
 
 def test_imports_added_and_removed_request_syncs(server, stub, channel):
