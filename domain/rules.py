@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from domain.errors import FieldViolation
 from domain.options import InitialSyncBehavior
+from domain.text_policy import check_text
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_NAME = 64
@@ -35,7 +35,9 @@ KEY_VAULT_SUFFIXES = (
 VAULT_NAME_RE = re.compile(r"^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-)){1,22}[a-zA-Z0-9]$")
 SECRET_KEY_PLACEHOLDER = "{{secretKey}}"
 ENVIRONMENT_PLACEHOLDER = "{{environment}}"
+# '/' passes this first check so that the refusal can say why (vault names hold none).
 KEY_SCHEMA_RE = re.compile(r"[A-Za-z0-9_/-]*")
+MAX_VAULT_SECRET_NAME = 127
 PLACEHOLDERS_RE = re.compile(r"\{\{secretKey\}\}|\{\{environment\}\}")
 MAX_KEY_SCHEMA = 255
 REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -84,7 +86,7 @@ def check_settings(
     found += url_violations
     if settings.initial_sync_behavior is None:
         found.append(FieldViolation(INITIAL_SYNC_BEHAVIOR, "must be set"))
-    found += check_key_schema(settings.key_schema)
+    found += check_key_schema(settings.key_schema, settings.environment)
     normalised = replace(
         settings,
         secret_path=path,
@@ -113,9 +115,7 @@ def check_description(description: str) -> list[FieldViolation]:
         return [
             FieldViolation(DESCRIPTION, f"must be at most {MAX_DESCRIPTION} characters")
         ]
-    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in description):
-        return [FieldViolation(DESCRIPTION, "must not contain control characters")]
-    return []
+    return check_text(description, DESCRIPTION, multiline=True)
 
 
 def check_uuid(field: str, value: str) -> list[FieldViolation]:
@@ -228,8 +228,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_key_schema(schema: str) -> list[FieldViolation]:
-    """Empty means no schema; otherwise {{secretKey}} once, {{environment}} at most once."""
+def check_key_schema(schema: str, environment: str = "") -> list[FieldViolation]:
+    """Empty means no schema; otherwise {{secretKey}} once, {{environment}} at most once,
+    and the schema must be able to make a valid Key Vault name (1-127 letters, digits and
+    '-', '_' becoming '-'): for `environment` (the sync's; when not known, the longest
+    slug allowed) and the shortest key. A schema that can never make one would fail
+    every key of every run."""
     if not schema:
         return []
     if len(schema) > MAX_KEY_SCHEMA:
@@ -245,8 +249,29 @@ def check_key_schema(schema: str) -> list[FieldViolation]:
         return [
             FieldViolation(
                 KEY_SCHEMA,
-                "may hold only letters, digits, '_', '-', '/' and the placeholders "
+                "may hold only letters, digits, '_', '-' and the placeholders "
                 "{{secretKey}} and {{environment}}",
+            )
+        ]
+    return _check_vault_name_reach(schema, environment)
+
+
+def _check_vault_name_reach(schema: str, environment: str) -> list[FieldViolation]:
+    if "/" in schema:
+        return [
+            FieldViolation(
+                KEY_SCHEMA, "must not hold '/': Key Vault names are letters, digits and '-'"
+            )
+        ]
+    fixed = len(PLACEHOLDERS_RE.sub("", schema))
+    if ENVIRONMENT_PLACEHOLDER in schema:
+        fixed += len(environment) if environment else MAX_ENVIRONMENT
+    if fixed + 1 > MAX_VAULT_SECRET_NAME:
+        return [
+            FieldViolation(
+                KEY_SCHEMA,
+                f"makes names of at least {fixed + 1} characters for this environment; "
+                f"Key Vault names are at most {MAX_VAULT_SECRET_NAME}",
             )
         ]
     return []

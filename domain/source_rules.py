@@ -6,6 +6,7 @@ import re
 
 from domain.errors import FieldViolation
 from domain.rules import ENVIRONMENT_RE, MAX_ENVIRONMENT, NAME_RE
+from domain.text_policy import check_text
 
 # Keys: letters, digits, '_' and '-'. No '.', '/' or ':' — '.' separates the
 # parts of a reference (${env.folder.KEY}) and '/' separates folders.
@@ -31,17 +32,15 @@ def check_value(value: str, field: str = "value") -> list[FieldViolation]:
 def check_comment(comment: str, field: str = "comment") -> list[FieldViolation]:
     if len(comment) > MAX_COMMENT:
         return [FieldViolation(field, f"must be at most {MAX_COMMENT} characters")]
-    return []
+    return check_text(comment, field, multiline=True)
 
 
 def check_display_name(name: str, field: str = "name") -> list[FieldViolation]:
     if not name.strip():
         return [FieldViolation(field, "is required")]
-    if len(name) > MAX_DISPLAY_NAME or any(ord(c) < 32 for c in name):
-        return [
-            FieldViolation(field, f"must be 1-{MAX_DISPLAY_NAME} characters, no control ones")
-        ]
-    return []
+    if len(name) > MAX_DISPLAY_NAME:
+        return [FieldViolation(field, f"must be 1-{MAX_DISPLAY_NAME} characters")]
+    return check_text(name, field)
 
 
 def check_project_slug(slug: str, field: str = "slug") -> list[FieldViolation]:
