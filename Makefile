@@ -30,6 +30,7 @@ test: $(GEN) lint node-client-test
 
 lint: $(GEN) contract-check
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/buf lint
 
 bench: $(GEN)

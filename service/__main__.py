@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 
 from service.cli import add_commands
-from service.config import Config, ConfigError
+from service.runtime.config import Config, ConfigError
 
 # The server's modules (logs, rebuild, server) are imported where they are used: they
 # take over a second to load, which every operator command would otherwise pay.
@@ -94,9 +94,9 @@ def configure(args: argparse.Namespace) -> Config:
 
 
 def serve(config: Config) -> None:
-    from service.server import SecretSyncServer
+    from service.bootstrap import build
 
-    server = SecretSyncServer(config)
+    server = build(config)
     server.start()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if getattr(args, "cli_handler", None):  # an operator command: no server, no logging setup
         raise SystemExit(args.cli_handler(args))
-    from service.logs import setup_logging
+    from service.runtime.logs import setup_logging
 
     config = configure(args)
     listener = setup_logging(config.log_level, config.log_format)
@@ -126,8 +126,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     """The server's commands; a store or key that cannot be used is one clear line."""
     from adapters.envelope import RootKeyError
     from adapters.store_cipher import StoreEncryptionError
-    from service.rebuild import rebuild, rebuild_online
-    from service.rotation import rotate_root_key
+    from service.app.rotation import rotate_root_key
+    from service.views.rebuild import rebuild, rebuild_online
 
     try:
         if args.command == "rebuild":

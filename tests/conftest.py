@@ -20,7 +20,8 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
 from adapters.envelope import RootKey
-from service.config import Config
+from service.bootstrap import build
+from service.runtime.config import Config
 from service.server import SecretSyncServer
 from tests.tls_helpers import shared_pki
 
@@ -70,7 +71,7 @@ def start_server(database_url: str, **overrides: object) -> SecretSyncServer:
         root_key=TEST_ROOT_KEY,
         run_jobs=False,  # jobs stay pending unless a test starts the worker itself
     )
-    server = SecretSyncServer(Config(**{**config.__dict__, **overrides}))
+    server = build(Config(**{**config.__dict__, **overrides}))
     server.start()
     return server
 
@@ -96,7 +97,7 @@ def admin_channel(server: SecretSyncServer) -> grpc.Channel:
     over TLS trusting the shared test CA when the server serves TLS."""
     from datetime import timedelta
 
-    from service.call_context import CallContext
+    from service.app.call_context import CallContext
 
     _, token = server.tokens.create(
         "test-admin-" + uuid.uuid4().hex[:8],

@@ -1,7 +1,7 @@
 """Test certificates for the service's TLS: a CA, server and client certificates, and
-channels that trust the CA (made with the emulator's CA code, adapters/keyvault_emulator/ca.py).
+channels that trust the CA (made with the emulator's CA code, keyvault_emulator/ca.py).
 
-A server outside development mode must serve TLS (service/tls.py), so tests that need one
+A server outside development mode must serve TLS (service/api/tls.py), so tests that need one
 take its files from `shared_pki().server_config()` and reach it with `admin_channel`
 (tests/conftest.py), which trusts this CA.
 """
@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from cryptography.hazmat.primitives import serialization
 
-from adapters.keyvault_emulator.ca import (
+from keyvault_emulator.ca import (
     CLIENT_AUTH,
     DEFAULT_NAMES,
     Authority,

@@ -6,8 +6,8 @@ in a module of its own with a `register(commands, common)` function, listed in G
     source_commands      project, env, folder
     secret_commands      secret (values only ever from stdin or a hidden prompt)
     connection_commands  connection
-    sync_commands        sync (sync_watch: `sync watch`; sync_view: how a sync prints)
-    emulator_command     emulator (runs adapters.keyvault_emulator)
+    sync_commands        sync (sync_watch: `sync watch`; sync_display: how a sync prints)
+    emulator_command     emulator (runs keyvault_emulator)
     token_commands       token (service tokens; `token create --bootstrap` needs no server)
     audit_commands       audit (list, follow)
 

@@ -1,13 +1,14 @@
 """`emulator`: the Key Vault emulator, with exactly the flags of
-`python -m adapters.keyvault_emulator` (its own parser reads them, --help included)."""
+`python -m keyvault_emulator` (its own parser reads them, --help included)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from service.cli.options import Subcommands
 
-TEXT = "run the Azure Key Vault emulator (same flags as python -m adapters.keyvault_emulator)"
+TEXT = "run the Azure Key Vault emulator (same flags as python -m keyvault_emulator)"
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -21,7 +22,15 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here: the emulator's TLS and HTTP code is not needed by other commands.
-    from adapters.keyvault_emulator.__main__ import main
-
+    # Imported here: the emulator's TLS and HTTP code is not needed by other commands, and
+    # it is a development tool that the service's wheel does not ship.
+    try:
+        from keyvault_emulator.__main__ import main
+    except ImportError:
+        print(
+            "the Key Vault emulator is a development tool, not part of an installed service: "
+            "run it from a checkout of the repository (make emulator)",
+            file=sys.stderr,
+        )
+        return 2
     return main(args.emulator_args)

@@ -12,7 +12,7 @@ from service.cli.client import Client
 from service.cli.options import Subcommands, action_parser, add_project, group_parser
 from service.cli.output import print_json, print_text
 from service.cli.run import client_command
-from service.cli.sync_view import details, list_table, plan_table
+from service.cli.sync_display import details, list_table, plan_table
 
 INITIAL_BEHAVIORS = {
     "overwrite-destination": sync_pb.INITIAL_SYNC_BEHAVIOR_OVERWRITE_DESTINATION,

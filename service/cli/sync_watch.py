@@ -17,7 +17,7 @@ from service.cli import lookup
 from service.cli.client import Client
 from service.cli.errors import EXIT_FAILURE, EXIT_OK
 from service.cli.output import to_dict
-from service.cli.sync_view import watch_line
+from service.cli.sync_display import watch_line
 
 DESCRIPTION = "print a line per change of a sync until its job finishes (or Ctrl-C)"
 # Which finished states end the watch.

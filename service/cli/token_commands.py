@@ -94,11 +94,11 @@ def bootstrap(args: argparse.Namespace) -> int:
 
     from adapters.envelope import RootKeyError
     from adapters.store_cipher import StoreEncryptionError
-    from service.call_context import CallContext, new_request_id
-    from service.config import Config
-    from service.service_tokens import ServiceTokens
-    from service.store_encryption import event_store_env, refuse_unencrypted
-    from service.token_servicer import token_to_proto
+    from service.api.token_servicer import token_to_proto
+    from service.app.call_context import CallContext, new_request_id
+    from service.app.service_tokens import ServiceTokens
+    from service.runtime.config import Config
+    from service.runtime.store_encryption import event_store_env, refuse_unencrypted
 
     config = Config.from_env()
     if args.database_url:

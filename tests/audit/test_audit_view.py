@@ -11,8 +11,8 @@ from eventsourcing.persistence import Tracking
 
 from adapters.audit_view import AuditQuery, AuditView
 from domain.audit import FOLDER, AuditEntry
-from service.audit_log import open_audit_view
-from service.config import Config
+from service.runtime.config import Config
+from service.views.audit_log import open_audit_view
 
 WRITERS, EACH = 3, 40
 

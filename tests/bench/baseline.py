@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
-from service.config import persistence_env
+from service.runtime.config import persistence_env
 
 
 class Note(Aggregate):

@@ -19,7 +19,7 @@ import grpc
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
-from service.config import Config
+from service.runtime.config import Config
 
 
 class EchoServicer(api_grpc.SecretSyncServiceServicer):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from adapters.keyvault_emulator.ratelimit import RateLimit
+from keyvault_emulator.ratelimit import RateLimit
 from tests.bench.servers import REPO
 
 READY_TIMEOUT_SECONDS = 30.0
@@ -76,12 +76,12 @@ class EmulatorProcess:
 
 
 def start_emulator(workdir: Path, latency_ms: float, limit: RateLimit) -> EmulatorProcess:
-    """`python -m adapters.keyvault_emulator` on a free port, throttling from the start."""
+    """`python -m keyvault_emulator` on a free port, throttling from the start."""
     out_path, log_path = workdir / "emulator.out", workdir / "emulator.log"
     args = [
         sys.executable,
         "-m",
-        "adapters.keyvault_emulator",
+        "keyvault_emulator",
         "--port",
         "0",
         "--client-secret",

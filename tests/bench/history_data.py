@@ -22,10 +22,10 @@ from adapters.envelope import RootKey
 from domain.options import InitialSyncBehavior, JobKind
 from domain.rules import SyncSettings
 from domain.secret_sync import SecretSync
-from service.audit_log import open_audit_view
-from service.config import Config
-from service.secret_syncs import SecretSyncs
-from service.store_encryption import event_store_env
+from service.app.secret_syncs import SecretSyncs
+from service.runtime.config import Config
+from service.runtime.store_encryption import event_store_env
+from service.views.audit_log import open_audit_view
 from tests.bench.pg import schema_of
 from tests.conftest import POSTGRES_ADMIN_URL
 

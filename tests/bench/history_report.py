@@ -158,7 +158,7 @@ def _rebuild_section(bench: HistoryBench) -> list[str]:
         f" in batches of 100 syncs: {rebuild.events:,} events, written in"
         f" {rebuild.write_seconds:.1f} s.",
         "",
-        "**What.** *Rebuild*: `service.rebuild.rebuild(config)` in the benchmark process,"
+        "**What.** *Rebuild*: `service.views.rebuild.rebuild(config)` in the benchmark process,"
         " what `python -m service rebuild` runs: empty the secret_syncs view, replay every"
         " event into it, return when it has caught up; timed start to end. *Raw read*:"
         " `SELECT * FROM secretsyncs_events ORDER BY notification_id` with psycopg on one"
@@ -173,7 +173,7 @@ def _rebuild_section(bench: HistoryBench) -> list[str]:
         f"| rebuild / raw read | **{ratio:.3f}** (goal >= {REBUILD_GOAL}) | |",
         "",
         "Why the gap: the raw read is one query streaming rows. The rebuild"
-        " (service/rebuild.py `replay`) keeps the syncs in memory and writes each batch"
+        " (service/views/rebuild.py `replay`) keeps the syncs in memory and writes each batch"
         " of 1,000 events' changed rows and its position in one transaction, so it no"
         " longer reads a row or commits per event; what is left is Python work per event:"
         " turning each stored event into a domain event (JSON decode, object building),"

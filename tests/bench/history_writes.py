@@ -25,8 +25,8 @@ import grpc
 import psycopg
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
-from service.config import Config
-from service.rebuild import rebuild
+from service.runtime.config import Config
+from service.views.rebuild import rebuild
 from tests.bench.history_data import BENCH_ROOT_KEY
 from tests.bench.load import LoadResult, median, percentile, run_load
 from tests.bench.pg import admin_connection, schema_of, stored_events
@@ -35,7 +35,7 @@ from tests.bench.servers import REPO, ServerProcess, free_port
 from tests.conftest import POSTGRES_ADMIN_URL, create_request
 
 EVENTS_TABLE = "secretsyncs_events"
-ELECTED = "this replica now advances the projections"  # service/leadership.py's log line
+ELECTED = "this replica now advances the projections"  # service/views/leadership.py's log line
 
 
 def spawn_server(label: str, database_url: str, root_key: str, workdir: Path) -> ServerProcess:
@@ -124,7 +124,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 @dataclass(frozen=True)
 class RebuildRun:
-    rebuild_seconds: float  # service.rebuild.rebuild(config), start to end
+    rebuild_seconds: float  # service.views.rebuild.rebuild(config), start to end
     rebuild_cpu_seconds: float  # this process's CPU time meanwhile (the rebuild runs here)
     raw_seconds: float  # SELECT * of the events table, every row fetched
     raw_rows: int

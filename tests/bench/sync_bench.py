@@ -21,8 +21,8 @@ from pathlib import Path
 
 import grpc
 
-from adapters.keyvault_emulator.handlers import MAX_PAGE
-from adapters.keyvault_emulator.ratelimit import RateLimit
+from keyvault_emulator.handlers import MAX_PAGE
+from keyvault_emulator.ratelimit import RateLimit
 from tests.bench.emulator_process import EmulatorProcess, start_emulator, vault_requests
 from tests.bench.reference_sync import ReferenceResult
 from tests.bench.servers import REPO

@@ -108,7 +108,7 @@ def render_sync(bench: SyncBench) -> str:
             f"**What.** {_what()}",
             "",
             f"**Setup.** {settings.secrets:,} secrets (keys `BENCH_SECRET_0000`..., 48-character"
-            f" values) in one folder; the Key Vault emulator (`adapters/keyvault_emulator`, its own"
+            f" values) in one folder; the Key Vault emulator (`keyvault_emulator`, its own"
             f" process) answers every request after {settings.latency_ms:g} ms and enforces Key"
             f" Vault's documented per-vault limits: {limit.sets} sets and {limit.total:,}"
             f" transactions in all per {limit.window_seconds:g} s (sliding windows), 429 with"

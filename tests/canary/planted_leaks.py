@@ -20,7 +20,7 @@ from hanzo.kms.secretsync.v1 import secret_source_pb2 as spb
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
 
-from service.source_servicer import SecretSourceServicer
+from service.api.source_servicer import SecretSourceServicer
 from tests.conftest import POSTGRES_ADMIN_URL, new_project, start_server
 
 log = logging.getLogger("secretsync.leaky")

@@ -228,8 +228,8 @@ class _MarkedVault:
 
 
 def mark_the_emulator(run: Run, patch: Patches) -> None:
-    from adapters.keyvault_emulator import KeyVaultEmulator
-    from adapters.keyvault_emulator.principals import Principal
+    from keyvault_emulator import KeyVaultEmulator
+    from keyvault_emulator.principals import Principal
 
     marks = run.marks
     init, vault = KeyVaultEmulator.__init__, KeyVaultEmulator.vault
@@ -252,7 +252,7 @@ def mark_the_emulator(run: Run, patch: Patches) -> None:
 
 def record_tokens(run: Run, patch: Patches) -> None:
     """Tokens made in the test process (tests/conftest.py admin_channel) are searched for."""
-    from service.service_tokens import ServiceTokens
+    from service.app.service_tokens import ServiceTokens
 
     create = ServiceTokens.create
 
@@ -267,8 +267,8 @@ def record_tokens(run: Run, patch: Patches) -> None:
 def count_what_the_service_receives(run: Run, patch: Patches) -> None:
     """How many secret values and client secrets reached the service marked, whatever
     the way (a gRPC call, the CLI, an import job reading the vault): the coverage."""
-    from service.connections import AzureConnections
-    from service.secret_sources import SecretSources
+    from service.app.connections import AzureConnections
+    from service.app.secret_sources import SecretSources
 
     set_secrets, create = SecretSources.set_secrets, AzureConnections.create
 

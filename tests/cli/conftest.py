@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.keyvault_emulator import KeyVaultEmulator
+from keyvault_emulator import KeyVaultEmulator
 from tests.conftest import start_server
 
 REPO = Path(__file__).resolve().parents[2]

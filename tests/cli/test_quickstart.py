@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from adapters.keyvault_emulator import KeyVaultEmulator
+from keyvault_emulator import KeyVaultEmulator
 from tests.cli.conftest import REPO
 from tests.conftest import start_server
 

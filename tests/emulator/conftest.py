@@ -20,7 +20,7 @@ from hanzo.kms.secretsync.v1 import azure_connection_pb2 as cpb
 from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as capi
 from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as cgrpc
 
-from adapters.keyvault_emulator import KeyVaultEmulator
+from keyvault_emulator import KeyVaultEmulator
 from service.server import SecretSyncServer
 from tests.conftest import start_server
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
-from adapters.keyvault_emulator import KeyVaultEmulator
+from keyvault_emulator import KeyVaultEmulator
 from tests.emulator.conftest import (
     access_token,
     credential_for,

@@ -11,9 +11,9 @@ import pytest
 from azure.identity import ClientSecretCredential
 
 from adapters.azure_key_vault import AzureKeyVault
-from adapters.keyvault_emulator import KeyVaultEmulator, RateLimit
 from adapters.pacing import VaultPacer
 from domain.vault import VaultError
+from keyvault_emulator import KeyVaultEmulator, RateLimit
 
 
 def adapter(

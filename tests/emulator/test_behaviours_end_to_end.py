@@ -18,11 +18,11 @@ from hanzo.kms.secretsync.v1 import secret_source_pb2 as spb
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 
-from adapters.keyvault_emulator import KeyVaultEmulator
-from adapters.keyvault_emulator.counters import OUTCOMES
-from adapters.keyvault_emulator.ratelimit import RateLimit
-from adapters.keyvault_emulator.store import Version
 from domain.plan import OWNER_TAG
+from keyvault_emulator import KeyVaultEmulator
+from keyvault_emulator.counters import OUTCOMES
+from keyvault_emulator.ratelimit import RateLimit
+from keyvault_emulator.store import Version
 from tests.emulator.conftest import eventually, vault_value
 from tests.emulator.world import World
 

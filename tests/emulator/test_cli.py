@@ -1,4 +1,4 @@
-"""`python -m adapters.keyvault_emulator` on a free port, used by the SDK from outside."""
+"""`python -m keyvault_emulator` on a free port, used by the SDK from outside."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_standalone_emulator_serves_the_sdk():
         [
             sys.executable,
             "-m",
-            "adapters.keyvault_emulator",
+            "keyvault_emulator",
             "--port",
             "0",
             "--client-secret",

@@ -7,7 +7,7 @@ import time
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from adapters.keyvault_emulator import KeyVaultEmulator, RateLimit
+from keyvault_emulator import KeyVaultEmulator, RateLimit
 from tests.emulator.conftest import credential_for
 
 

@@ -14,9 +14,9 @@ from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 
 from adapters.azure_key_vault import AzureKeyVault
-from adapters.keyvault_emulator import KeyVaultEmulator
 from domain.secret_sync import SecretSync
-from service.job_runner import JobRunner
+from keyvault_emulator import KeyVaultEmulator
+from service.jobs.job_runner import JobRunner
 from tests.conftest import _default_project, create_request
 
 

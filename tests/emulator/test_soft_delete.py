@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-from adapters.keyvault_emulator.errors import ApiError
-from adapters.keyvault_emulator.store import Vault
+from keyvault_emulator.errors import ApiError
+from keyvault_emulator.store import Vault
 from tests.emulator.conftest import inner_code, vault_request
 
 

@@ -9,11 +9,11 @@ import pytest
 from azure.identity import ClientSecretCredential
 
 from adapters.azure_key_vault import AzureKeyVault
-from adapters.keyvault_emulator import KeyVaultEmulator
 from domain.options import InitialSyncBehavior
 from domain.plan import OWNER_TAG, ManagedKey, SyncTarget
 from domain.resolve import Resolution
-from service.sync_engine import Outcome, SyncEngine
+from keyvault_emulator import KeyVaultEmulator
+from service.jobs.sync_engine import Outcome, SyncEngine
 
 TARGET = SyncTarget(sync_id="sync-1", environment="dev", key_schema="app-{{secretKey}}")
 

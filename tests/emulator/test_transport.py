@@ -8,7 +8,7 @@ import ssl
 
 import pytest
 
-from adapters.keyvault_emulator import KeyVaultEmulator
+from keyvault_emulator import KeyVaultEmulator
 from tests.emulator.conftest import access_token, credential_for, vault_request
 
 

@@ -14,8 +14,8 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 
 from domain.options import JobKind
 from domain.secret_sync import SecretSync
-from service.job_runner import JobRunner
-from service.worker import SyncWorker
+from service.jobs.job_runner import JobRunner
+from service.jobs.worker import SyncWorker
 from tests.emulator.test_job_runner import EmulatorVaults, create_sync, finished, set_secrets
 
 

@@ -24,12 +24,12 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 from adapters.envelope import RootKey, RootKeyError
 from adapters.store_cipher import MAGIC, LegacyStoreError
 from adapters.store_key import load_store_key
-from service.call_context import CallContext
-from service.config import Config
-from service.rotation import rotate_root_key
-from service.secret_sources import SecretSources
+from service.app.call_context import CallContext
+from service.app.rotation import rotate_root_key
+from service.app.secret_sources import SecretSources
+from service.runtime.config import Config
+from service.runtime.store_encryption import event_store_env
 from service.server import SecretSyncServer
-from service.store_encryption import event_store_env
 from tests.conftest import TEST_ROOT_KEY, start_server
 from tests.integration.test_canary import leaks, raw_store, store_tables
 from tests.integration.test_connections import (  # noqa: F401 - fixtures
@@ -156,8 +156,8 @@ def service_process(
 
 def write_unencrypted_project(database_url: str) -> None:
     """What an older version left: events stored as plain JSON."""
-    sources = SecretSources(env=Config(database_url=database_url).persistence_env())
-    sources.root_key = RootKey.from_text(new_key())
+    env = Config(database_url=database_url).persistence_env()
+    sources = SecretSources(env=env, root_key=RootKey.from_text(new_key()))
     try:
         sources.create_project("Old", "old-" + uuid.uuid4().hex[:8], CallContext("a", "r"))
     finally:
@@ -320,12 +320,10 @@ def test_rotation_needs_the_old_key_to_read_what_it_wrapped(database_url):
 def test_a_rewrap_that_loses_a_race_with_a_write_is_retried(database_url):
     old, new = new_key(), new_key()
     config = Config(database_url=database_url, root_key=old)
-    writer = SecretSources(env=event_store_env(config))
-    writer.root_key = config.load_root_key()
+    writer = SecretSources(env=event_store_env(config), root_key=config.load_root_key())
     project = writer.create_project("P", "p", CallContext("a", "r-1"))
     ring = Config(database_url=database_url, root_key=new, old_root_keys=old).load_root_key()
-    rotator = SecretSources(env=event_store_env(config, ring))
-    rotator.root_key = ring
+    rotator = SecretSources(env=event_store_env(config, ring), root_key=ring)
     loads = []
     real_get = rotator.repository.get
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import os
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -22,8 +21,7 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
 from domain.options import JobKind
 from domain.secret_sync import SecretSync
-from service import server as server_module
-from service.auto_sync import AUTO_SYNC_ACTOR
+from service.jobs.auto_sync import AUTO_SYNC_ACTOR
 from service.server import SecretSyncServer
 from tests.conftest import create_request, start_server
 from tests.integration.test_source_api import (
@@ -262,18 +260,7 @@ def test_auto_sync_carries_on_after_a_clean_restart(database_url):
         run.stop()
 
 
-def test_changes_just_before_a_stop_are_acted_on_after_restart(database_url, monkeypatch):
-    # Wiring must not depend on which thread runs first: make the follower's head
-    # start certain (it usually wins anyway, on SQLite always) by wiring slowly.
-    wired_at_once = getattr(server_module, "AutoSync", None)
-    if wired_at_once is not None:
-
-        class WiredSlowly(wired_at_once):  # type: ignore[misc, valid-type]
-            def __init__(self, *args: object) -> None:
-                time.sleep(0.5)
-                super().__init__(*args)
-
-        monkeypatch.setattr(server_module, "AutoSync", WiredSlowly)
+def test_changes_just_before_a_stop_are_acted_on_after_restart(database_url):
     run = Restarts(database_url)
     try:
         source, stub = run.start()

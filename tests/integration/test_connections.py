@@ -15,7 +15,7 @@ from hanzo.kms.secretsync.v1 import azure_connection_pb2 as pb
 from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as api
 from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as api_grpc
 
-from adapters.keyvault_emulator import KeyVaultEmulator
+from keyvault_emulator import KeyVaultEmulator
 from tests.canary.search import leaks, raw_store
 from tests.conftest import admin_channel, start_server
 from tests.tls_helpers import shared_pki

@@ -10,7 +10,7 @@ import time
 import grpc
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 
-from service.rebuild import rebuild_online
+from service.views.rebuild import rebuild_online
 from tests.conftest import create_request
 from tests.integration.sync_helpers import CALL_TIMEOUT, update
 from tests.integration.test_server import make_history, run_sql

@@ -22,7 +22,7 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
 from adapters.sync_view import COLUMNS, SyncRow
-from service.rebuild import rebuild
+from service.views.rebuild import rebuild
 from tests.conftest import (
     POSTGRES_ADMIN_URL,
     create_request,

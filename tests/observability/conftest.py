@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from adapters.keyvault_emulator import KeyVaultEmulator
+from keyvault_emulator import KeyVaultEmulator
 from service.server import SecretSyncServer
 from tests.conftest import start_server
 

@@ -12,8 +12,8 @@ from grpc_health.v1.health_pb2_grpc import HealthStub
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
-from adapters.keyvault_emulator import RateLimit
-from service.metrics_server import split_listen
+from keyvault_emulator import RateLimit
+from service.runtime.metrics_server import split_listen
 from tests.conftest import start_server
 from tests.emulator.conftest import eventually
 from tests.observability.scrape import scrape

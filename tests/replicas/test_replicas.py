@@ -28,11 +28,11 @@ from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
 from adapters.envelope import RootKey
-from adapters.keyvault_emulator import KeyVaultEmulator
 from domain.secret_sync import SecretSync
-from service.config import Config
-from service.secret_syncs import SecretSyncs
-from service.store_encryption import event_store_env
+from keyvault_emulator import KeyVaultEmulator
+from service.app.secret_syncs import SecretSyncs
+from service.runtime.config import Config
+from service.runtime.store_encryption import event_store_env
 from tests.bench.servers import REPO, free_port
 from tests.conftest import create_request, new_project, postgres_schema_url
 from tests.emulator.conftest import emulator_connection, eventually

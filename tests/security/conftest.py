@@ -30,7 +30,7 @@ from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 
 from domain.permissions import ACTIONS, ADMIN
-from service.call_context import CallContext
+from service.app.call_context import CallContext
 from service.server import SecretSyncServer
 from tests.conftest import postgres_schema_url, start_server
 

@@ -14,7 +14,7 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
 from hanzo.kms.secretsync.v1 import token_service_pb2 as tapi
 from hanzo.kms.secretsync.v1 import token_service_pb2_grpc as tgrpc
 
-from service.permissions import RULES
+from service.api.rpc_permissions import RULES
 from tests.security.conftest import (
     EVERY_ACTION_BUT_ADMIN,
     Secured,

@@ -25,7 +25,7 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grp
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as api_grpc
 
-from service.config import Config, ConfigError
+from service.runtime.config import Config, ConfigError
 from service.server import SecretSyncServer
 from tests.conftest import create_request, event_count, new_project, start_server
 from tests.integration.sync_helpers import CALL_TIMEOUT, decode, stream_fails

@@ -16,8 +16,8 @@ from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
 
 from adapters.jwt_verifier import JwtRejected, JwtSettings, JwtVerifier
 from domain.errors import Unauthenticated
-from service.config import Config
-from service.server import SecretSyncServer
+from service.bootstrap import build
+from service.runtime.config import Config
 from tests.cli.conftest import run_cli
 from tests.conftest import TEST_ROOT_KEY, start_server
 from tests.security.conftest import bearer, make_key, public_pem
@@ -43,7 +43,7 @@ def test_a_server_outside_development_mode_refuses_to_run_without_authentication
         run_jobs=False,
     )
     with pytest.raises(ValueError, match="only in development mode"):
-        SecretSyncServer(config)
+        build(config)
 
 
 def test_development_mode_without_authentication_warns_and_records_anonymous(
@@ -155,7 +155,7 @@ def test_each_refusal_is_a_new_error_so_none_keeps_the_frames_of_earlier_calls()
     holding those calls' frames (and the credentials in them) for the process's life."""
     import traceback
 
-    from service.authn import bearer
+    from service.api.authn import bearer
 
     errors: list[Unauthenticated] = []
     for _ in range(50):

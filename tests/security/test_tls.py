@@ -31,10 +31,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as sgrpc
 
-from service.config import Config
-from service.metrics import SHARED
+from service.api.tls import TlsConfigError, is_loopback
+from service.bootstrap import build
+from service.runtime.config import Config
+from service.runtime.metrics import SHARED
 from service.server import SecretSyncServer
-from service.tls import TlsConfigError, is_loopback
 from tests.cli.conftest import PYTHON, REPO, run_cli
 from tests.conftest import TEST_ROOT_KEY, event_count, start_server
 from tests.integration.test_process import free_port
@@ -102,8 +103,8 @@ def actors(server: SecretSyncServer, project_id: str) -> list[str]:
 
 def actors_in(database: Path, project_id: str) -> list[str]:
     """The actors of a project's events, read from another process's SQLite store."""
-    from service.secret_sources import SecretSources
-    from service.store_encryption import event_store_env
+    from service.app.secret_sources import SecretSources
+    from service.runtime.store_encryption import event_store_env
 
     # The process's key, to read its (encrypted) events here.
     config = Config(database_url=f"sqlite:///{database}", root_key=TEST_ROOT_KEY)
@@ -312,13 +313,13 @@ def _config(tmp_path: Path, **fields: Any) -> Config:
 
 def test_plaintext_is_refused_outside_development_mode(tmp_path: Path):
     with pytest.raises(TlsConfigError, match="outside development mode"):
-        SecretSyncServer(_config(tmp_path, auth="required"))
+        build(_config(tmp_path, auth="required"))
 
 
 def test_plaintext_is_refused_off_loopback_even_in_development_mode(tmp_path: Path):
     for listen in ("0.0.0.0:0", "[::]:0", ":0", "192.0.2.1:0", "example.com:0"):
         with pytest.raises(TlsConfigError, match="loopback"):
-            SecretSyncServer(_config(tmp_path, dev_mode=True, listen=listen))
+            build(_config(tmp_path, dev_mode=True, listen=listen))
 
 
 def test_plaintext_on_loopback_in_development_mode_starts_with_a_loud_warning(
@@ -370,7 +371,7 @@ def test_inconsistent_or_unusable_settings_refuse_to_start(tmp_path: Path):
     }  # fmt: skip
     for expected, fields in cases.items():
         with pytest.raises(TlsConfigError) as refused:
-            SecretSyncServer(_config(tmp_path, auth="required", **fields))
+            build(_config(tmp_path, auth="required", **fields))
         assert expected in str(refused.value), (expected, str(refused.value))
         assert "not really" not in str(refused.value)
 
@@ -464,7 +465,7 @@ def test_serve_refuses_plaintext_as_a_process(tmp_path: Path):
 def _admin_token(server: SecretSyncServer, principal: str = "test-admin") -> str:
     from datetime import timedelta
 
-    from service.call_context import CallContext
+    from service.app.call_context import CallContext
 
     _, token = server.tokens.create(
         "t-" + uuid.uuid4().hex[:8], principal, ADMIN, timedelta(hours=1),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from adapters.envelope import RootKey, RootKeyError
-from service.config import Config
+from service.runtime.config import Config
 
 
 def key_id(text: str) -> str:

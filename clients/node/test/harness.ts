@@ -91,7 +91,7 @@ async function bootstrapToken(env: Record<string, string>): Promise<string> {
 }
 
 async function startEmulator(dir: string, children: ChildProcess[]): Promise<Emulator> {
-  const child = python(["-m", "adapters.keyvault_emulator", "--port", "0",
+  const child = python(["-m", "keyvault_emulator", "--port", "0",
     "--client-secret", "dev-secret", "--cert-dir", dir]);
   children.push(child);
   const facts: Record<string, string> = {};

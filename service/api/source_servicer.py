@@ -1,0 +1,253 @@
+"""The SecretSourceService servicer: parse, call one use case, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from hanzo.kms.secretsync.v1 import secret_source_pb2 as pb
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as api
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as api_grpc
+
+from domain.errors import FieldViolation, InvalidArgument
+from domain.folder import Folder
+from domain.permissions import READ
+from domain.project import Project
+from service.api.errors import translate_errors
+from service.api.paging import page_size, split_page
+from service.api.sync_convert import timestamp
+from service.app import access
+from service.app.call_context import mutation_context
+from service.app.secret_sources import SecretSources
+
+MAX_PROJECT_PAGE = 500
+
+
+def project_to_proto(project: Project) -> pb.Project:
+    return pb.Project(
+        id=str(project.id),
+        name=project.name,
+        slug=project.slug,
+        environments=[
+            pb.Environment(id=env["id"], slug=slug, name=env["name"])
+            for slug, env in sorted(project.environments.items())
+        ],
+        created_at=timestamp(project.created_on),
+    )
+
+
+def folder_to_proto(folder: Folder) -> pb.Folder:
+    return pb.Folder(
+        id=str(folder.id),
+        project_id=folder.project_id,
+        environment=folder.environment,
+        path=folder.path,
+        secret_count=len(folder.secrets),
+        imports=[import_to_proto(i) for i in folder.imports],
+    )
+
+
+def import_to_proto(entry: dict[str, str]) -> pb.SecretImport:
+    return pb.SecretImport(id=entry["id"], environment=entry["environment"], path=entry["path"])
+
+
+def secret_to_proto(entry: dict[str, Any], value: str = "") -> pb.Secret:
+    return pb.Secret(
+        key=entry["key"],
+        value=value,
+        comment=entry["comment"],
+        version=entry["version"],
+        updated_at=timestamp(entry["updated_at"]),
+    )
+
+
+class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
+    def __init__(self, sources: SecretSources) -> None:
+        self.sources = sources
+
+    @translate_errors
+    def CreateProject(
+        self, request: api.CreateProjectRequest, context: grpc.ServicerContext
+    ) -> api.CreateProjectResponse:
+        project = self.sources.create_project(
+            request.name, request.slug, mutation_context(request.request_id)
+        )
+        return api.CreateProjectResponse(project=project_to_proto(project))
+
+    @translate_errors
+    def ListProjects(
+        self, request: api.ListProjectsRequest, context: grpc.ServicerContext
+    ) -> api.ListProjectsResponse:
+        size = page_size(request.page_size, MAX_PROJECT_PAGE)
+        projects = self.sources.list_projects(
+            after_slug=request.page_token, limit=size + 1, visible=access.sees
+        )
+        page, token = split_page(projects, size, lambda p: p.slug)
+        return api.ListProjectsResponse(
+            projects=[project_to_proto(p) for p in page], next_page_token=token
+        )
+
+    @translate_errors
+    def CreateEnvironment(
+        self, request: api.CreateEnvironmentRequest, context: grpc.ServicerContext
+    ) -> api.CreateEnvironmentResponse:
+        env = self.sources.create_environment(
+            request.project_id, request.slug, request.name, mutation_context(request.request_id)
+        )
+        return api.CreateEnvironmentResponse(environment=pb.Environment(**env))
+
+    @translate_errors
+    def ListEnvironments(
+        self, request: api.ListEnvironmentsRequest, context: grpc.ServicerContext
+    ) -> api.ListEnvironmentsResponse:
+        project = self.sources.project(request.project_id)
+        environments = [
+            e
+            for e in project_to_proto(project).environments
+            if access.may(READ, request.project_id, e.slug)
+        ]
+        return api.ListEnvironmentsResponse(environments=environments)
+
+    @translate_errors
+    def CreateFolder(
+        self, request: api.CreateFolderRequest, context: grpc.ServicerContext
+    ) -> api.CreateFolderResponse:
+        folder = self.sources.create_folder(
+            request.project_id,
+            request.environment,
+            request.path,
+            mutation_context(request.request_id),
+        )
+        return api.CreateFolderResponse(folder=folder_to_proto(folder))
+
+    @translate_errors
+    def ListFolders(
+        self, request: api.ListFoldersRequest, context: grpc.ServicerContext
+    ) -> api.ListFoldersResponse:
+        folders = self.sources.list_folders(
+            request.project_id, request.environment, request.path or "/"
+        )
+        shown = [f for f in folders if access.may(READ, f.project_id, f.environment, f.path)]
+        return api.ListFoldersResponse(folders=[folder_to_proto(f) for f in shown])
+
+    @translate_errors
+    def DeleteFolder(
+        self, request: api.DeleteFolderRequest, context: grpc.ServicerContext
+    ) -> api.DeleteFolderResponse:
+        count = self.sources.delete_folder(
+            request.project_id,
+            request.environment,
+            request.path,
+            mutation_context(request.request_id),
+        )
+        return api.DeleteFolderResponse(deleted_folders=count)
+
+    @translate_errors
+    def SetSecret(
+        self, request: api.SetSecretRequest, context: grpc.ServicerContext
+    ) -> api.SetSecretResponse:
+        secret = request.secret
+        _, folder = self.sources.set_secrets(
+            request.project_id,
+            request.environment,
+            request.path,
+            [(secret.key, secret.value, secret.comment)],
+            mutation_context(request.request_id),
+            field="secret",
+        )
+        return api.SetSecretResponse(secret=secret_to_proto(folder.secret(secret.key)))
+
+    @translate_errors
+    def BulkSetSecrets(
+        self, request: api.BulkSetSecretsRequest, context: grpc.ServicerContext
+    ) -> api.BulkSetSecretsResponse:
+        counts, _ = self.sources.set_secrets(
+            request.project_id,
+            request.environment,
+            request.path,
+            [(s.key, s.value, s.comment) for s in request.secrets],
+            mutation_context(request.request_id),
+        )
+        return api.BulkSetSecretsResponse(**counts)
+
+    @translate_errors
+    def GetSecret(
+        self, request: api.GetSecretRequest, context: grpc.ServicerContext
+    ) -> api.GetSecretResponse:
+        if request.version < 0:
+            raise InvalidArgument([FieldViolation("version", "must not be negative")])
+        entry, value = self.sources.get_secret(
+            request.project_id, request.environment, request.path, request.key, request.version
+        )
+        return api.GetSecretResponse(secret=secret_to_proto(entry, value))
+
+    @translate_errors
+    def ListSecrets(
+        self, request: api.ListSecretsRequest, context: grpc.ServicerContext
+    ) -> api.ListSecretsResponse:
+        secrets = self.sources.list_secrets(
+            request.project_id, request.environment, request.path, request.include_values
+        )
+        return api.ListSecretsResponse(secrets=[secret_to_proto(e, v) for e, v in secrets])
+
+    @translate_errors
+    def DeleteSecret(
+        self, request: api.DeleteSecretRequest, context: grpc.ServicerContext
+    ) -> api.DeleteSecretResponse:
+        version = self.sources.delete_secret(
+            request.project_id,
+            request.environment,
+            request.path,
+            request.key,
+            mutation_context(request.request_id),
+        )
+        return api.DeleteSecretResponse(version=version)
+
+    @translate_errors
+    def CreateSecretImport(
+        self, request: api.CreateSecretImportRequest, context: grpc.ServicerContext
+    ) -> api.CreateSecretImportResponse:
+        entry = self.sources.create_import(
+            request.project_id,
+            request.environment,
+            request.path,
+            request.secret_import.environment,
+            request.secret_import.path,
+            mutation_context(request.request_id),
+        )
+        return api.CreateSecretImportResponse(secret_import=import_to_proto(entry))
+
+    @translate_errors
+    def ListSecretImports(
+        self, request: api.ListSecretImportsRequest, context: grpc.ServicerContext
+    ) -> api.ListSecretImportsResponse:
+        folder = self.sources.folder(request.project_id, request.environment, request.path)
+        return api.ListSecretImportsResponse(
+            secret_imports=[import_to_proto(i) for i in folder.imports]
+        )
+
+    @translate_errors
+    def DeleteSecretImport(
+        self, request: api.DeleteSecretImportRequest, context: grpc.ServicerContext
+    ) -> api.DeleteSecretImportResponse:
+        self.sources.delete_import(
+            request.project_id,
+            request.environment,
+            request.path,
+            request.import_id,
+            mutation_context(request.request_id),
+        )
+        return api.DeleteSecretImportResponse()
+
+    @translate_errors
+    def ResolveSecrets(
+        self, request: api.ResolveSecretsRequest, context: grpc.ServicerContext
+    ) -> api.ResolveSecretsResponse:
+        read: set[tuple[str, str]] = set()
+        resolution = self.sources.resolve(
+            request.project_id, request.environment, request.path, read
+        )
+        # Values come from every folder imported or referenced: each must be the caller's.
+        for environment, path in sorted(read):
+            access.place(request.project_id, environment, path)
+        return api.ResolveSecretsResponse(secrets=resolution.values, problems=resolution.problems)

@@ -1,0 +1,242 @@
+"""The composition root: every object of a server, built with its dependencies passed to
+its constructor; nothing is set on an object after it is made.
+
+`build(config)` checks the settings, opens the stores, builds the use cases, the jobs, the
+views and the gRPC edge, and returns a `SecretSyncServer` (service/server.py) ready to
+start. It is the only module that knows every layer.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from concurrent import futures
+from datetime import timedelta
+
+import grpc
+from eventsourcing.postgres import PostgresDatastore
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from hanzo.kms.secretsync.v1 import audit_service_pb2_grpc as audit_grpc
+from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as connection_grpc
+from hanzo.kms.secretsync.v1 import secret_source_service_pb2_grpc as source_grpc
+from hanzo.kms.secretsync.v1 import secret_sync_service_pb2_grpc as sync_grpc
+from hanzo.kms.secretsync.v1 import token_service_pb2_grpc as token_grpc
+
+from adapters.envelope import RootKey
+from adapters.idempotency_store import (
+    IdempotencyStore,
+    PostgresIdempotencyStore,
+    SQLiteIdempotencyStore,
+)
+from adapters.jwt_verifier import JwtSettings, JwtVerifier
+from adapters.sync_view import SecretSyncView, SyncFilter
+from service.api.audit_servicer import AuditServicer
+from service.api.auth_interceptor import AuthInterceptor
+from service.api.authn import Authenticator
+from service.api.call_log import CallLogInterceptor
+from service.api.connection_servicer import AzureConnectionServicer
+from service.api.idempotency import IdempotencyInterceptor
+from service.api.limits import StreamLimitInterceptor
+from service.api.source_servicer import SecretSourceServicer
+from service.api.sync_servicer import SecretSyncServicer
+from service.api.tls import TlsFiles, server_tls
+from service.api.token_servicer import TokenServicer
+from service.app.connections import AzureConnections
+from service.app.secret_sources import SecretSources
+from service.app.secret_syncs import SecretSyncs
+from service.app.service_tokens import ServiceTokens
+from service.jobs.auto_sync import AutoSync, SourceChanges
+from service.jobs.job_runner import JobRunner
+from service.jobs.vaults import ConnectionVaults
+from service.jobs.worker import SyncWorker
+from service.runtime.config import Config
+from service.runtime.metrics_server import MetricsEndpoint, ProjectionLag
+from service.runtime.store_encryption import derived_store_key, encryption_env, refuse_unencrypted
+from service.server import SERVICE_NAMES, SecretSyncServer, Stores
+from service.views.audit_log import AuditLog
+from service.views.followers import Followers
+from service.views.leadership import Leadership, tables_made_one_at_a_time
+from service.views.stores import open_sync_view, open_tracking
+from service.views.sync_projection import SecretSyncProjection
+
+
+def build(config: Config) -> SecretSyncServer:
+    """A server for `config`; refuses (raises) on settings it cannot serve with."""
+    config.check_limits()
+    config.auth_required()  # refuses auth "off" outside development mode, first
+    # Before any store opens: refuses plaintext off loopback / outside development mode,
+    # and unusable certificate files.
+    tls = server_tls(config)
+    root_key = config.load_root_key()
+    env = config.persistence_env()
+    with tables_made_one_at_a_time(env):  # replicas may start together
+        env = env | encryption_env(env, root_key)  # the store key: in env only
+        stores = open_stores(config, env, root_key)
+    try:
+        refuse_unencrypted(config, stores.applications)
+    except Exception:
+        stores.close()
+        raise
+    return assemble(config, env, stores, tls)
+
+
+def open_stores(config: Config, env: dict[str, str], root_key: RootKey) -> Stores:
+    """The event-sourced applications and the views, their tables made if need be."""
+    view = open_sync_view(config)
+    sources = SecretSources(env=env, root_key=root_key)
+    connections = AzureConnections(env=env, root_key=root_key, users=syncs_using(view))
+    return Stores(
+        syncs=SecretSyncs(env=env, sources=sources, connections=connections),
+        sources=sources,
+        connections=connections,
+        tokens=ServiceTokens(env=env),
+        view=view,
+        source_changes=SourceChanges(open_tracking(config, SourceChanges.name), sources.repository),
+        audit=AuditLog(config),
+    )
+
+
+def syncs_using(view: SecretSyncView):  # noqa: ANN201 (a closure's type says nothing more)
+    def users(project_id: str, connection_id: str) -> list[str]:
+        """Up to five names of the project's syncs that use the connection."""
+        rows = view.list_rows(SyncFilter(project_id, 5, connection_id=connection_id))
+        return [row.name for row in rows]
+
+    return users
+
+
+def assemble(
+    config: Config, env: dict[str, str], stores: Stores, tls: TlsFiles | None
+) -> SecretSyncServer:
+    """Jobs, views and the gRPC edge around opened stores."""
+    projection = SecretSyncProjection(stores.view)
+    projection.progress.advance(stores.view.max_tracking_id(stores.syncs.name) or 0)
+    jobs = JobRunner(
+        stores.syncs,
+        stores.sources,
+        ConnectionVaults(stores.connections),
+        f"{socket.gethostname()}:{os.getpid()}",  # who claims jobs, as the log shows it
+        lease=timedelta(seconds=config.job_lease_seconds),
+    )
+    worker = None
+    if config.run_jobs:
+        worker = SyncWorker(jobs, stores.view, projection.progress, config.job_concurrency)
+    followed = [
+        (SecretSyncs, projection),
+        (SecretSources, stores.source_changes),
+        *stores.audit.followed,
+    ]
+    followers = Followers(followed, env)
+    authenticator = authenticator_of(config, stores.tokens, tls)
+    stopping = threading.Event()
+    health_servicer = health.HealthServicer()
+    grpc_server = grpc_server_of(
+        config, stores, projection, jobs, authenticator, health_servicer, stopping
+    )
+    return SecretSyncServer(
+        config,
+        stores,
+        tls=tls,
+        projection=projection,
+        jobs=jobs,
+        worker=worker,
+        auto_sync=AutoSync(stores.source_changes, stores.sources, stores.syncs, stores.view),
+        leadership=Leadership(env, followers, projection.read_cache),
+        authenticator=authenticator,
+        health=health_servicer,
+        server=grpc_server,
+        stopping=stopping,
+        metrics=MetricsEndpoint(
+            config.metrics_listen, ProjectionLag(stores.syncs, stores.view, projection)
+        ),
+    )
+
+
+def authenticator_of(
+    config: Config, tokens: ServiceTokens, tls: TlsFiles | None
+) -> Authenticator | None:
+    """Who is calling (docs/auth.md); None when authentication is off."""
+    if not config.auth_required():  # refuses "off" outside development mode
+        return None
+    verifier = None
+    if config.jwt_configured():
+        verifier = JwtVerifier(
+            JwtSettings(
+                issuer=config.jwt_issuer,
+                audience=config.jwt_audience,
+                public_key_file=config.jwt_public_key_file,
+                jwks_file=config.jwt_jwks_file,
+                leeway_seconds=config.jwt_leeway_seconds,
+            )
+        )
+    certificates = tls.principal_of if tls is not None else None
+    return Authenticator(tokens, verifier, certificates=certificates)
+
+
+def idempotency_store(view: SecretSyncView) -> IdempotencyStore:
+    """Request ids' first answers, kept in the view's database."""
+    datastore = view.datastore  # type: ignore[attr-defined]
+    if isinstance(datastore, PostgresDatastore):
+        return PostgresIdempotencyStore(datastore)
+    return SQLiteIdempotencyStore(datastore)
+
+
+def grpc_server_of(
+    config: Config,
+    stores: Stores,
+    projection: SecretSyncProjection,
+    jobs: JobRunner,
+    authenticator: Authenticator | None,
+    health_servicer: health.HealthServicer,
+    stopping: threading.Event,
+) -> grpc.Server:
+    """The gRPC server with our services, health and reflection."""
+    # From the store key: replicas mid-rotation (other primaries) must agree.
+    fingerprint_key = derived_store_key(stores.syncs.env, "request-fingerprints")
+    server = grpc.server(
+        # A thread for every admitted call: a call is refused at the limit, never queued.
+        futures.ThreadPoolExecutor(
+            max_workers=config.max_concurrent_rpcs, thread_name_prefix="grpc"
+        ),
+        interceptors=[
+            CallLogInterceptor(),
+            StreamLimitInterceptor(config.max_streams),
+            AuthInterceptor(authenticator),  # before a stored answer is replayed
+            IdempotencyInterceptor(idempotency_store(stores.view), fingerprint_key),
+        ],
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        options=[
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+        ],
+    )
+    sync_grpc.add_SecretSyncServiceServicer_to_server(
+        SecretSyncServicer(
+            stores.syncs,
+            stores.view,
+            projection.progress,
+            config.write_wait_seconds,
+            stopping,
+            projection.read_cache,
+            jobs,
+        ),
+        server,
+    )
+    source_grpc.add_SecretSourceServiceServicer_to_server(
+        SecretSourceServicer(stores.sources), server
+    )
+    connection_grpc.add_AzureConnectionServiceServicer_to_server(
+        AzureConnectionServicer(stores.connections), server
+    )
+    forget = authenticator.forget if authenticator is not None else (lambda: None)
+    token_grpc.add_TokenServiceServicer_to_server(TokenServicer(stores.tokens, forget), server)
+    audit_grpc.add_AuditServiceServicer_to_server(
+        AuditServicer(stores.audit.view, stores.audit.progress, stopping), server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    return server
