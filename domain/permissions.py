@@ -45,7 +45,8 @@ MAX_PATTERNS = 50
 MAX_PATTERN = 512
 PROJECT_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Actors the service records itself: no credential may pose as one of them.
-RESERVED_ACTORS = ("anonymous", "worker", "auto-sync", "bootstrap")
+BOOTSTRAP_ACTOR = "bootstrap"  # `token create --bootstrap`, writing to the store itself
+RESERVED_ACTORS = ("anonymous", "worker", "auto-sync", BOOTSTRAP_ACTOR)
 RESERVED_PREFIXES = ("secret-sync:",)
 # The bootstrap admin's principal (`token create --bootstrap`): no token made over the
 # API and no JWT may act as it, so the audit tells the bootstrap admin apart.

@@ -22,10 +22,15 @@ from domain.errors import (
     PermissionDenied,
     ResourceExhausted,
     SecretSyncError,
+    StreamLifetimeReached,
     Unauthenticated,
 )
 
 ERROR_DOMAIN = "secretsync.kms.hanzo.ai"
+MAX_MESSAGE = 2048
+MAX_DESCRIPTION = 512
+MAX_FIELD = 128
+MAX_VIOLATIONS = 20
 log = logging.getLogger("secretsync.errors")
 
 CODES: list[tuple[type[SecretSyncError], int]] = [
@@ -38,6 +43,7 @@ CODES: list[tuple[type[SecretSyncError], int]] = [
     (Unauthenticated, code_pb2.UNAUTHENTICATED),
     (PermissionDenied, code_pb2.PERMISSION_DENIED),
     (ResourceExhausted, code_pb2.RESOURCE_EXHAUSTED),
+    (StreamLifetimeReached, code_pb2.UNAVAILABLE),
 ]
 
 
@@ -57,17 +63,30 @@ def to_status(error: SecretSyncError) -> grpc.Status:
                 error_details_pb2.BadRequest(
                     field_violations=[
                         error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field, description=v.description
+                            field=_bounded(v.field, MAX_FIELD), description=_bounded(
+                                v.description, MAX_DESCRIPTION
+                            )
                         )
-                        for v in error.violations
+                        for v in error.violations[:MAX_VIOLATIONS]
                     ]
                 )
             ),
         )
-        message = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
+        message = "; ".join(
+            f"{_bounded(v.field, MAX_FIELD)}: {_bounded(v.description, MAX_DESCRIPTION)}"
+            for v in error.violations[:MAX_VIOLATIONS]
+        )
     else:
         message = str(error)
+    message = _bounded(message, MAX_MESSAGE)
     return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))
+
+
+def _bounded(text: str, limit: int) -> str:
+    """Every message is bounded, whatever a caller's value was quoted in it: status
+    details travel in metadata, which clients refuse past a few KiB (values quoted on
+    purpose are cut shorter where they are quoted: domain.errors.echo)."""
+    return text if len(text) <= limit else text[: limit - 15] + "... (shortened)"
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -24,6 +24,7 @@ from domain.errors import (
     NameTaken,
     NotFound,
     SecretSyncNotFound,
+    echo,
     require,
 )
 from domain.name_claim import NameClaim, sync_names
@@ -334,7 +335,7 @@ class SecretSyncs(Application[UUID]):
         sync = self.get_sync(sync_id)
         if etag and etag != sync.etag:
             raise EtagMismatch(
-                f"secret sync {sync_id} changed since it was read (etag {etag} is stale)"
+                f"secret sync {sync_id} changed since it was read (etag {echo(etag)} is stale)"
             )
         return sync
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,11 +181,23 @@ def metrics_listen(value: str) -> str:
     return "" if value.lower() in ("", "off", "0", "false", "no") else value
 
 
+def private_file(path: Path) -> None:
+    """The store holds every event: directories the service makes for it are 0700 and
+    a database file it makes is 0600 (SQLite gives its -wal and -shm files the same
+    mode). Existing ones are left as the operator made them."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another replica made it just now
+            directory.mkdir(mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def persistence_env(database_url: str) -> dict[str, str]:
     parts = urlsplit(database_url)
     if parts.scheme == "sqlite":
         path = Path(unquote(parts.path[1:] if parts.path.startswith("/") else parts.path))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(path),

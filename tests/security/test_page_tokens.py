@@ -10,6 +10,7 @@ list given paging later is checked here too.
 from __future__ import annotations
 
 import base64
+import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -145,10 +146,8 @@ def reveals(blob: bytes) -> bool:
     """Whether a hidden name is in these bytes, or in them once decoded as base64."""
     variants = [blob]
     for decode in (base64.urlsafe_b64decode, base64.b64decode):
-        try:
+        with contextlib.suppress(ValueError):
             variants.append(decode(blob + b"=" * (-len(blob) % 4)))
-        except ValueError:
-            pass
     return any(s in v for v in variants for s in every_spelling(HIDDEN))
 
 
