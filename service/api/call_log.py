@@ -15,6 +15,8 @@ from typing import Any
 import grpc
 
 from domain.rules import check_request_id
+from service.api import malformed
+from service.api.errors import to_status
 from service.api.handlers import rewrapped
 from service.app.access import actor as access_actor
 from service.app.access import current_access
@@ -43,13 +45,16 @@ class CallLogInterceptor(grpc.ServerInterceptor):
         if handler is None or handler.request_streaming:
             return handler
         method = handler_call_details.method
-        return rewrapped(handler, method, self._unary, self._stream)
+        # Outermost: the one deserializer grpc calls is this one (service/api/malformed.py).
+        tolerant_deserializer = malformed.tolerant(handler.request_deserializer)
+        return rewrapped(handler, method, self._unary, self._stream, tolerant_deserializer)
 
     def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         def logged(request: Any, context: grpc.ServicerContext) -> Any:
             request_id = _begin(context)
             start = time.perf_counter()
             try:
+                _refuse_malformed(method, request, context)
                 return behaviour(request, context)
             finally:
                 _log(method, context, start, request_id)
@@ -62,6 +67,7 @@ class CallLogInterceptor(grpc.ServerInterceptor):
             start = time.perf_counter()
             cancelled = False
             try:
+                _refuse_malformed(method, request, context)
                 yield from behaviour(request, context)
             except GeneratorExit:  # the client went away mid-stream
                 cancelled = True
@@ -70,6 +76,12 @@ class CallLogInterceptor(grpc.ServerInterceptor):
                 _log(method, context, start, request_id, cancelled)
 
         return logged
+
+
+def _refuse_malformed(method: str, request: Any, context: grpc.ServicerContext) -> None:
+    if isinstance(request, malformed.MalformedRequest):
+        malformed.report(method, request)
+        context.abort_with_status(to_status(malformed.MALFORMED))
 
 
 def _begin(context: grpc.ServicerContext) -> str:
