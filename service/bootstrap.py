@@ -202,7 +202,7 @@ def grpc_server_of(
         ),
         interceptors=[
             CallLogInterceptor(),
-            StreamLimitInterceptor(config.max_streams),
+            StreamLimitInterceptor(config.max_streams, config.max_stream_seconds),
             AuthInterceptor(authenticator),  # before a stored answer is replayed
             IdempotencyInterceptor(idempotency_store(stores.view), fingerprint_key),
         ],

@@ -19,6 +19,7 @@ from domain.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    PermissionDenied,
     SecretSyncError,
     SecretSyncNotFound,
     require,
@@ -33,6 +34,7 @@ from service.api.paging import DEFAULT_PAGE_SIZE
 from service.app import access
 from service.app.call_context import call_context
 from service.app.secret_syncs import SecretSyncs, Written
+from service.app.streams import check_stream
 from service.jobs.job_runner import JobRunner
 from service.views.progress import Progress
 from service.views.read_cache import ReadCache
@@ -229,8 +231,19 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
     def _watch(
         self, sync_id: str, context: grpc.ServicerContext
     ) -> Iterator[api.WatchSecretSyncResponse]:
+        try:
+            yield from self._changes(sync_id, context)
+        except SecretSyncError as error:  # the caller lost the right, or the stream its time
+            context.abort_with_status(to_status(error))
+
+    def _changes(
+        self, sync_id: str, context: grpc.ServicerContext
+    ) -> Iterator[api.WatchSecretSyncResponse]:
+        """Every look (at least once a second) checks the caller again, and what it would
+        send: a sync moved out of the caller's reach ends the stream (service/app/streams.py)."""
         seen_version, last = -1, None
         while context.is_active() and not self.stopping.is_set():
+            check_stream()
             changes = self.progress.changes(sync_id)
             row = self.view.get_row(sync_id)
             if row is None:
@@ -239,7 +252,10 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                 return
             if row.version != seen_version:
                 seen_version, last = row.version, _proto(row)
+                _still_readable(last)
                 yield api.WatchSecretSyncResponse(secret_sync=last)
+            elif last is not None:
+                _still_readable(last)  # the caller's rights may have changed, not the sync
             self.progress.wait_for_change(sync_id, changes, WATCH_POLL_SECONDS)
 
 
@@ -247,6 +263,12 @@ def _may_see(sync: convert.pb.SecretSync, missing: SecretSyncError) -> None:
     """The caller's permission on a sync it asked for (service/app/access.py)."""
     place = (sync.environment.slug, sync.folder.path)
     access.resource(access.SYNC, sync.project_id, *place, missing)
+
+
+def _still_readable(sync: convert.pb.SecretSync) -> None:
+    """A fixed message: where the sync went is not the caller's to learn from its watch."""
+    if not _readable(sync):
+        raise PermissionDenied(f"no longer allowed to read secret sync {sync.id}")
 
 
 def _readable(sync: convert.pb.SecretSync) -> bool:

@@ -16,6 +16,7 @@ Which answer a refusal takes (docs/auth.md):
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from domain.errors import PermissionDenied
@@ -34,6 +35,9 @@ class Access:
     actions: tuple[str, ...]
     subject: str = ""  # SYNC, CONNECTION or "" (the request names its place)
     checked: bool = False  # the subject's check ran (the interceptor verifies it did)
+    # Proves the call's credential again (streams, service/app/streams.py): the
+    # principal, or UNAUTHENTICATED once it is revoked or expired.
+    reauthenticate: Callable[[], Principal] | None = None
 
 
 current_access: contextvars.ContextVar[Access | None] = contextvars.ContextVar(

@@ -30,6 +30,10 @@ class Config:
     # max_streams of them, so streams can never starve short calls.
     max_concurrent_rpcs: int = 256
     max_streams: int = 128
+    # A stream ends after this long (UNAVAILABLE, STREAM_LIFETIME_REACHED) and the client
+    # reconnects from its last position: its rights are then checked anew, and a
+    # replica being drained or rebalanced sheds its streams.
+    max_stream_seconds: float = 3600.0
     grace_seconds: float = 10.0
     max_message_bytes: int = 32 * 1024 * 1024  # a bulk set of 10,000 secrets fits
     write_wait_seconds: float = 5.0  # how long a write waits for the view to catch up
@@ -61,6 +65,9 @@ class Config:
     tls_client_ca_file: str = ""  # set: mutual TLS, client certificates verified against it
     tls_client_auth: str = ""  # "require" (the default with a client CA) or "optional"
     tls_client_principals_file: str = ""  # JSON: certificate identity -> principal, grants
+    # Which projects may use which of the host's managed identities, and for which vaults
+    # (domain/managed_identity.py, docs/auth.md); empty: none.
+    managed_identities: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -74,6 +81,9 @@ class Config:
                 env.get("SECRET_SYNC_MAX_CONCURRENT_RPCS", defaults.max_concurrent_rpcs)
             ),
             max_streams=int(env.get("SECRET_SYNC_MAX_STREAMS", defaults.max_streams)),
+            max_stream_seconds=float(
+                env.get("SECRET_SYNC_MAX_STREAM_SECONDS", defaults.max_stream_seconds)
+            ),
             grace_seconds=float(env.get("SECRET_SYNC_GRACE_SECONDS", defaults.grace_seconds)),
             max_message_bytes=int(
                 env.get("SECRET_SYNC_MAX_MESSAGE_BYTES", defaults.max_message_bytes)
@@ -108,6 +118,7 @@ class Config:
             tls_client_ca_file=env.get("SECRET_SYNC_TLS_CLIENT_CA_FILE", ""),
             tls_client_auth=env.get("SECRET_SYNC_TLS_CLIENT_AUTH", "").strip().lower(),
             tls_client_principals_file=env.get("SECRET_SYNC_TLS_CLIENT_PRINCIPALS_FILE", ""),
+            managed_identities=env.get("SECRET_SYNC_MANAGED_IDENTITIES", ""),
         )
 
     def auth_required(self) -> bool:
@@ -127,6 +138,10 @@ class Config:
                 "SECRET_SYNC_MAX_STREAMS must be at least 1 and below "
                 f"SECRET_SYNC_MAX_CONCURRENT_RPCS ({self.max_concurrent_rpcs}), "
                 f"not {self.max_streams}"
+            )
+        if not self.max_stream_seconds > 0:
+            raise ConfigError(
+                f"SECRET_SYNC_MAX_STREAM_SECONDS must be positive, not {self.max_stream_seconds}"
             )
 
     def jwt_configured(self) -> bool:
