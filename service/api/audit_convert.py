@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 from dataclasses import astuple
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from hanzo.kms.secretsync.v1 import audit_pb2 as pb
@@ -15,7 +13,7 @@ from adapters.audit_view import AuditQuery, AuditRow
 from domain.audit import CONNECTION, EVENT_TYPES, FOLDER, PROJECT, SECRET_SYNC, SERVICE_TOKEN
 from domain.errors import FieldViolation, InvalidArgument, require
 from domain.rules import check_uuid
-from service.api.paging import DEFAULT_PAGE_SIZE
+from service.api.paging import BAD_TOKEN, DEFAULT_PAGE_SIZE, decode_page_token, encode_page_token
 from service.api.sync_convert import JOB_STATUSES
 
 MAX_PAGE_SIZE = 500
@@ -36,7 +34,7 @@ ORDERS = {
 }
 # google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 MIN_SECONDS, MAX_SECONDS = -62_135_596_800, 253_402_300_799
-BAD_TOKEN = "is not a token from a previous page of this query (same filters and order)"
+AUDIT_LIST = "ListAuditEvents"
 
 
 def event_to_proto(row: AuditRow) -> pb.AuditEvent:
@@ -126,24 +124,17 @@ def _microseconds(
     return time.seconds * 1_000_000 - (-time.nanos // 1000)
 
 
-def _digest(query: AuditQuery) -> str:
-    """What a token is valid for: the filters and the order, not the position."""
-    key = astuple(AuditQuery(**{**query.__dict__, "limit": 0, "after": 0}))
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+def _filter_fields(query: AuditQuery) -> list[Any]:
+    """What a token is valid for: the filters and the order, not the position or size."""
+    return list(astuple(AuditQuery(**{**query.__dict__, "limit": 0, "after": 0})))
 
 
 def page_token(query: AuditQuery, last_position: int) -> str:
-    raw = json.dumps({"after": last_position, "filter": _digest(query)})
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    return encode_page_token(AUDIT_LIST, _filter_fields(query), last_position)
 
 
 def _read_token(token: str, query: AuditQuery) -> int:
-    bad = InvalidArgument([FieldViolation("page_token", BAD_TOKEN)])
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after, digest = raw["after"], raw["filter"]
-    except (ValueError, KeyError, TypeError):
-        raise bad from None
-    if digest != _digest(query) or type(after) is not int or after <= 0:
-        raise bad
+    after = decode_page_token(token, AUDIT_LIST, _filter_fields(query))
+    if type(after) is not int or after <= 0:
+        raise InvalidArgument([FieldViolation("page_token", BAD_TOKEN)])
     return after

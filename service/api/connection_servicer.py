@@ -12,12 +12,13 @@ from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as api_grp
 
 from domain.connection import AuthMethod, AzureConnection
 from service.api.errors import translate_errors
-from service.api.paging import page_size, split_page
+from service.api.paging import decode_page_token, encode_page_token, page_size, split_page
 from service.api.sync_convert import timestamp
 from service.app.call_context import mutation_context
 from service.app.connections import AuthInput, AzureConnections
 
 MAX_PAGE = 500
+LIST = "ListAzureConnections"
 CLOUDS = {
     pb.AZURE_CLOUD_PUBLIC: "public",
     pb.AZURE_CLOUD_CHINA: "china",
@@ -101,10 +102,12 @@ class AzureConnectionServicer(api_grpc.AzureConnectionServiceServicer):
         self, request: api.ListAzureConnectionsRequest, context: grpc.ServicerContext
     ) -> api.ListAzureConnectionsResponse:
         size = page_size(request.page_size, MAX_PAGE)
+        bound = [request.project_id.lower()]
+        after = decode_page_token(request.page_token, LIST, bound) if request.page_token else ""
         found = self.connections.list_connections(
-            request.project_id, after_name=request.page_token, limit=size + 1
+            request.project_id, after_name=str(after), limit=size + 1
         )
-        page, token = split_page(found, size, lambda c: c.name)
+        page, token = split_page(found, size, lambda c: encode_page_token(LIST, bound, c.name))
         return api.ListAzureConnectionsResponse(
             connections=[connection_to_proto(c) for c in page], next_page_token=token
         )

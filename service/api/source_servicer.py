@@ -14,7 +14,7 @@ from domain.folder import Folder
 from domain.permissions import READ
 from domain.project import Project
 from service.api.errors import translate_errors
-from service.api.paging import page_size, split_page
+from service.api.paging import decode_page_token, encode_page_token, page_size, split_page
 from service.api.sync_convert import timestamp
 from service.app import access
 from service.app.call_context import mutation_context
@@ -24,6 +24,8 @@ MAX_PROJECT_PAGE = 500
 
 
 def project_to_proto(project: Project) -> pb.Project:
+    """Only the environments the caller may read: a narrowed caller never learns the
+    names of the others (the same filter as ListEnvironments)."""
     return pb.Project(
         id=str(project.id),
         name=project.name,
@@ -31,6 +33,7 @@ def project_to_proto(project: Project) -> pb.Project:
         environments=[
             pb.Environment(id=env["id"], slug=slug, name=env["name"])
             for slug, env in sorted(project.environments.items())
+            if access.may(READ, str(project.id), slug)
         ],
         created_at=timestamp(project.created_on),
     )
@@ -79,10 +82,13 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         self, request: api.ListProjectsRequest, context: grpc.ServicerContext
     ) -> api.ListProjectsResponse:
         size = page_size(request.page_size, MAX_PROJECT_PAGE)
+        after = request.page_token and decode_page_token(request.page_token, "ListProjects", [])
         projects = self.sources.list_projects(
-            after_slug=request.page_token, limit=size + 1, visible=access.sees
+            after_slug=str(after), limit=size + 1, visible=access.sees
         )
-        page, token = split_page(projects, size, lambda p: p.slug)
+        page, token = split_page(
+            projects, size, lambda p: encode_page_token("ListProjects", [], p.slug)
+        )
         return api.ListProjectsResponse(
             projects=[project_to_proto(p) for p in page], next_page_token=token
         )
@@ -101,11 +107,7 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         self, request: api.ListEnvironmentsRequest, context: grpc.ServicerContext
     ) -> api.ListEnvironmentsResponse:
         project = self.sources.project(request.project_id)
-        environments = [
-            e
-            for e in project_to_proto(project).environments
-            if access.may(READ, request.project_id, e.slug)
-        ]
+        environments = list(project_to_proto(project).environments)
         return api.ListEnvironmentsResponse(environments=environments)
 
     @translate_errors

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC
 
 import grpc
@@ -18,7 +16,6 @@ from adapters.sync_view import SecretSyncView, SyncFilter, SyncRow
 from domain.errors import (
     FailedPrecondition,
     FieldViolation,
-    InvalidArgument,
     PermissionDenied,
     SecretSyncError,
     SecretSyncNotFound,
@@ -30,7 +27,13 @@ from domain.snapshot import decode
 from domain.vault import VaultError
 from service.api import sync_convert as convert
 from service.api.errors import to_status, translate_errors
-from service.api.paging import DEFAULT_PAGE_SIZE
+from service.api.paging import (
+    DEFAULT_PAGE_SIZE,
+    Position,
+    decode_page_token,
+    encode_page_token,
+    visible_page,
+)
 from service.app import access
 from service.app.call_context import call_context
 from service.app.secret_syncs import SecretSyncs, Written
@@ -40,6 +43,7 @@ from service.views.progress import Progress
 from service.views.read_cache import ReadCache
 
 MAX_PAGE_SIZE = 500
+SYNC_LIST = "ListSecretSyncs"
 WATCH_POLL_SECONDS = 1.0
 log = logging.getLogger("secretsync.api")
 
@@ -204,14 +208,16 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
     def ListSecretSyncs(
         self, request: api.ListSecretSyncsRequest, context: grpc.ServicerContext
     ) -> api.ListSecretSyncsResponse:
-        query = _list_query(request)
-        rows = self.view.list_rows(query)
-        page, more = rows[: query.limit - 1], len(rows) == query.limit
-        token = _page_token(query, page[-1].name) if more and page else ""
-        # A caller narrowed to environments or paths sees only its syncs (a page may
-        # then hold fewer than page_size; the token still continues after it).
-        shown = [s for s in map(_proto, page) if _readable(s)]
-        return api.ListSecretSyncsResponse(secret_syncs=shown, next_page_token=token)
+        query, after = _list_query(request)
+
+        def fetch(after_name: Position | None, limit: int) -> list[convert.pb.SecretSync]:
+            batch = replace(query, after_name=str(after_name or ""), limit=limit)
+            return [_proto(row) for row in self.view.list_rows(batch)]
+
+        # A caller narrowed to environments or paths sees only its syncs, in full pages.
+        page, last = visible_page(fetch, _readable, query.limit, lambda s: s.name, after)
+        token = encode_page_token(SYNC_LIST, _filter_fields(query), last) if last else ""
+        return api.ListSecretSyncsResponse(secret_syncs=page, next_page_token=token)
 
     def WatchSecretSync(
         self, request: api.WatchSecretSyncRequest, context: grpc.ServicerContext
@@ -279,7 +285,7 @@ def _proto(row: SyncRow) -> convert.pb.SecretSync:
     return convert.sync_to_proto(decode(row.id, row.version, row.state))
 
 
-def _list_query(request: api.ListSecretSyncsRequest) -> SyncFilter:
+def _list_query(request: api.ListSecretSyncsRequest) -> tuple[SyncFilter, Position | None]:
     violations = check_uuid("project_id", request.project_id)
     if request.page_size < 0:
         violations.append(FieldViolation("page_size", "must not be negative"))
@@ -294,36 +300,17 @@ def _list_query(request: api.ListSecretSyncsRequest) -> SyncFilter:
     size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     query = SyncFilter(
         project_id=request.project_id.lower(),
-        limit=size + 1,  # one more than the page tells whether another page follows
+        limit=size,
         connection_id=request.connection_id.lower(),
         environment=request.environment,
         sync_status=status,
     )
+    after = None
     if request.page_token:
-        after = _read_page_token(request.page_token, query)
-        query = SyncFilter(**{**query.__dict__, "after_name": after})
-    return query
+        after = decode_page_token(request.page_token, SYNC_LIST, _filter_fields(query))
+    return query, after
 
 
-def _filter_digest(query: SyncFilter) -> str:
-    key = [query.project_id, query.connection_id, query.environment, query.sync_status]
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
-
-
-def _page_token(query: SyncFilter, last_name: str) -> str:
-    raw = json.dumps({"after": last_name, "filter": _filter_digest(query)})
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _read_page_token(token: str, query: SyncFilter) -> str:
-    bad = InvalidArgument(
-        [FieldViolation("page_token", "is not a token from a previous page of this query")]
-    )
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after, digest = raw["after"], raw["filter"]
-    except (ValueError, KeyError, TypeError):
-        raise bad from None
-    if digest != _filter_digest(query) or not isinstance(after, str):
-        raise bad
-    return after
+def _filter_fields(query: SyncFilter) -> list[str]:
+    """What a page token is bound to besides the caller: the filter, not the page size."""
+    return [query.project_id, query.connection_id, query.environment, query.sync_status]

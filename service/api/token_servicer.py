@@ -12,12 +12,19 @@ from hanzo.kms.secretsync.v1 import token_service_pb2_grpc as api_grpc
 from domain.errors import FieldViolation, InvalidArgument, require
 from domain.service_token import ServiceToken, ttl_of
 from service.api.errors import translate_errors
-from service.api.paging import page_size, split_page
+from service.api.paging import (
+    BAD_TOKEN,
+    decode_page_token,
+    encode_page_token,
+    page_size,
+    split_page,
+)
 from service.api.sync_convert import timestamp
 from service.app.call_context import call_context, mutation_context
 from service.app.service_tokens import ServiceTokens
 
 MAX_PAGE = 500
+LIST = "ListServiceTokens"
 
 
 def token_to_proto(token: ServiceToken) -> pb.ServiceToken:
@@ -78,14 +85,16 @@ class TokenServicer(api_grpc.TokenServiceServicer):
     ) -> api.ListServiceTokensResponse:
         size = page_size(request.page_size, MAX_PAGE)
         found = self.tokens.list_tokens(request.include_revoked)
+        bound = [request.include_revoked]
         if request.page_token:
+            after = decode_page_token(request.page_token, LIST, bound)
             ids = [str(t.id) for t in found]
-            if request.page_token not in ids:
-                raise InvalidArgument(
-                    [FieldViolation("page_token", "is not a token from a previous page")]
-                )
-            found = found[ids.index(request.page_token) + 1 :]
-        page, token = split_page(found[: size + 1], size, lambda t: str(t.id))
+            if after not in ids:  # revoked since, and not listed: where it was is unknown
+                raise InvalidArgument([FieldViolation("page_token", BAD_TOKEN)])
+            found = found[ids.index(str(after)) + 1 :]
+        page, token = split_page(
+            found[: size + 1], size, lambda t: encode_page_token(LIST, bound, str(t.id))
+        )
         return api.ListServiceTokensResponse(
             service_tokens=[token_to_proto(t) for t in page], next_page_token=token
         )
