@@ -66,6 +66,7 @@ from service.views.sync_projection import SecretSyncProjection
 def build(config: Config) -> SecretSyncServer:
     """A server for `config`; refuses (raises) on settings it cannot serve with."""
     config.check_limits()
+    config.managed_identity_allowances()  # refuses a setting it cannot read, first
     config.auth_required()  # refuses auth "off" outside development mode, first
     # Before any store opens: refuses plaintext off loopback / outside development mode,
     # and unusable certificate files.
@@ -87,7 +88,12 @@ def open_stores(config: Config, env: dict[str, str], root_key: RootKey) -> Store
     """The event-sourced applications and the views, their tables made if need be."""
     view = open_sync_view(config)
     sources = SecretSources(env=env, root_key=root_key)
-    connections = AzureConnections(env=env, root_key=root_key, users=syncs_using(view))
+    connections = AzureConnections(
+        env=env,
+        root_key=root_key,
+        users=syncs_using(view),
+        managed_identities=config.managed_identity_allowances(),
+    )
     return Stores(
         syncs=SecretSyncs(env=env, sources=sources, connections=connections),
         sources=sources,

@@ -81,9 +81,11 @@ class AuditServicer(api_grpc.AuditServiceServicer):
         return self._stream(request.after_position, request.project_id.lower(), context)
 
     @staticmethod
-    def _check(project_id: str) -> None:
+    def _check(project_id: str, allowed: bool) -> None:
+        """A stream of one project the caller could read ends when it no longer may; one
+        of a project it never could stays as empty as a missing project's."""
         check_stream()
-        if project_id and not access.may(READ_AUDIT, project_id):
+        if allowed and not access.may(READ_AUDIT, project_id):
             raise PermissionDenied(f"no longer allowed to read the audit of project {project_id}")
 
     @staticmethod
@@ -106,13 +108,14 @@ class AuditServicer(api_grpc.AuditServiceServicer):
         adapters/audit_view.py), so asking for "after the last one sent" never skips
         a row and never repeats one. The caller is checked again before every message
         and every look (service/app/streams.py)."""
+        allowed = bool(project_id) and access.may(READ_AUDIT, project_id)
         while context.is_active() and not self.stopping.is_set():
-            self._check(project_id)
+            self._check(project_id, allowed)
             # Every row up to `known` was committed before this query starts.
             known = self.progress.position
             rows = self.view.rows_after(after, STREAM_BATCH, project_id)
             for row in rows:
-                self._check(project_id)
+                self._check(project_id, allowed)
                 if self._readable(row):
                     yield api.StreamAuditEventsResponse(event=event_to_proto(row))
                 after = row.position

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from domain.errors import PermissionDenied
 from domain.permissions import Principal
+from domain.sync_owner import SyncOwner
 
 SYNC, CONNECTION = "sync", "connection"
 
@@ -43,6 +44,13 @@ class Access:
 current_access: contextvars.ContextVar[Access | None] = contextvars.ContextVar(
     "current_access", default=None
 )
+
+
+def owner() -> SyncOwner | None:
+    """The current caller as the owner of a sync it creates or changes (None with
+    authentication off, or in the service's own threads: then nothing is narrowed)."""
+    access = current_access.get()
+    return SyncOwner.of(access.principal) if access is not None else None
 
 
 def actor() -> str | None:

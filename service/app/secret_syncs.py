@@ -102,12 +102,14 @@ class SecretSyncs(Application[UUID]):
         require(check_uuid("project_id", project_id) + violations + _request_id(ctx))
         project_id = project_id.lower()
         source = asdict(self.sources.locate(project_id, settings.environment, settings.secret_path))
-        self._check_connection(project_id, settings.connection_id)
+        self._check_connection(project_id, settings.connection_id, settings.vault_base_url)
         # Most names are new: the first try claims without reading the claim; only
         # after a clash is it read (a failed save consumes the pending events, so
         # each try builds its aggregates afresh).
         for first_try in (True, False):
-            sync = SecretSync.create(project_id, settings, ctx.actor, ctx.request_id, source)
+            sync = SecretSync.create(
+                project_id, settings, ctx.actor, ctx.request_id, source, access.owner()
+            )
             job_id = ""
             if settings.is_enabled:
                 job_id = new_job_id()
@@ -135,10 +137,13 @@ class SecretSyncs(Application[UUID]):
             allow_loopback_vaults=self.allow_loopback_vaults,
         )
         require([v for v in violations if _field_of(v) in fields] + _request_id(ctx))
-        if "connection_id" in fields and wanted.connection_id != sync.connection_id:
-            self._check_connection(sync.project_id, wanted.connection_id)
+        if {"connection_id", "vault_base_url"} & fields.keys() and (
+            wanted.connection_id != sync.connection_id
+            or wanted.vault_base_url != sync.vault_base_url
+        ):
+            self._check_connection(sync.project_id, wanted.connection_id, wanted.vault_base_url)
         old_name = sync.name
-        changes = sync.update(wanted, ctx.actor, ctx.request_id)
+        changes = sync.update(wanted, ctx.actor, ctx.request_id, access.owner())
         if not changes:
             return Written(sync, 0)
         if {"environment", "secret_path"} & changes.keys():
@@ -304,8 +309,9 @@ class SecretSyncs(Application[UUID]):
             raise SecretSyncNotFound(f"secret sync {originator} did not exist then")
         return version
 
-    def _check_connection(self, project_id: str, connection_id: str) -> None:
-        """A sync may only name a live connection of its own project."""
+    def _check_connection(self, project_id: str, connection_id: str, vault_base_url: str) -> None:
+        """A sync may only name a live connection of its own project, and a vault that
+        connection may reach (a managed identity's allowance)."""
         try:
             connection = self.connections.get(connection_id)
         except NotFound:
@@ -316,6 +322,7 @@ class SecretSyncs(Application[UUID]):
                 f"{project_id}",
                 "CONNECTION_NOT_FOUND",
             )
+        self.connections.check_reach(connection, vault_base_url)
 
     def get_sync(self, sync_id: str) -> SecretSync:
         """The sync as the event store has it (not the view)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from adapters.envelope import RootKey, RootKeyError
+from domain.managed_identity import Allowance, AllowanceError, parse_allowances
 
 DEFAULT_DATABASE_URL = "sqlite:///data/secret-sync.sqlite"
 DEV_ROOT_KEY_FILE = "data/root.key"
@@ -143,6 +144,13 @@ class Config:
             raise ConfigError(
                 f"SECRET_SYNC_MAX_STREAM_SECONDS must be positive, not {self.max_stream_seconds}"
             )
+
+    def managed_identity_allowances(self) -> tuple[Allowance, ...]:
+        """SECRET_SYNC_MANAGED_IDENTITIES read; a setting that cannot be is refused."""
+        try:
+            return parse_allowances(self.managed_identities)
+        except AllowanceError as error:
+            raise ConfigError(str(error)) from None
 
     def jwt_configured(self) -> bool:
         return bool(self.jwt_public_key_file or self.jwt_jwks_file)
