@@ -398,7 +398,7 @@ def test_the_valid_limits_are_accepted(server, stub):
             )
         ).secret_sync
         assert moved.destination_config.vault_base_url == url
-    schema = "{{environment}}/{{secretKey}}_x-Y"
+    schema = "{{environment}}-{{secretKey}}_x-Y"
     reshaped = stub.UpdateSecretSync(
         api.UpdateSecretSyncRequest(
             id=created.id,
