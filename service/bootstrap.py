@@ -39,7 +39,6 @@ from service.api.call_log import CallLogInterceptor
 from service.api.connection_servicer import AzureConnectionServicer
 from service.api.idempotency import IdempotencyInterceptor
 from service.api.limits import StreamLimitInterceptor
-from service.api.paging import PageTokenKey
 from service.api.source_servicer import SecretSourceServicer
 from service.api.sync_servicer import SecretSyncServicer
 from service.api.tls import TlsFiles, server_tls
@@ -208,11 +207,10 @@ def grpc_server_of(
             max_workers=config.max_concurrent_rpcs, thread_name_prefix="grpc"
         ),
         interceptors=[
-            CallLogInterceptor(),
+            CallLogInterceptor(page_key=derived_store_key(stores.syncs.env, "page-tokens")),
             StreamLimitInterceptor(config.max_streams, config.max_stream_seconds),
             AuthInterceptor(authenticator),  # before a stored answer is replayed
             IdempotencyInterceptor(idempotency_store(stores.view), fingerprint_key),
-            PageTokenKey(derived_store_key(stores.syncs.env, "page-tokens")),
         ],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         options=[

@@ -9,7 +9,8 @@ INVALID_ARGUMENT naming page_token. Nothing in a token can be read, not even the
 position (a hidden item's name must never leave the service).
 
 `encode_page_token` / `decode_page_token` are the one pair every list uses; the key is
-the serving server's, set for each call by PageTokenKey (service/bootstrap.py).
+the serving server's, set for each call by the call log's interceptor (servers in one
+process, as in tests, each have their own store and key).
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-import grpc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.errors import FieldViolation, InvalidArgument
-from service.api.handlers import rewrapped
 from service.app.access import current_access
 
 T = TypeVar("T")
@@ -138,28 +137,3 @@ def _bound_to(list_name: str, filter_fields: Sequence[Any]) -> bytes:
         grants = sorted(json.dumps(g.to_dict(), sort_keys=True) for g in access.principal.grants)
         caller = [access.principal.name, hashlib.sha256("\n".join(grants).encode()).hexdigest()]
     return json.dumps([list_name, list(filter_fields), caller], default=str).encode()
-
-
-class PageTokenKey(grpc.ServerInterceptor):
-    """Gives every call of a server that server's page-token key (servers in one
-    process, as in tests, each have their own store)."""
-
-    def __init__(self, key: bytes) -> None:
-        self.key = key
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
-            return handler  # the lists are unary
-        return rewrapped(handler, handler_call_details.method, self._keyed, self._keyed)
-
-    def _keyed(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
-        def keyed(request: Any, context: grpc.ServicerContext) -> Any:
-            current_key.set(self.key)  # the handler's thread: the call runs right here
-            return behaviour(request, context)
-
-        return keyed
