@@ -46,8 +46,17 @@ def folder_to_proto(folder: Folder) -> pb.Folder:
         environment=folder.environment,
         path=folder.path,
         secret_count=len(folder.secrets),
-        imports=[import_to_proto(i) for i in folder.imports],
+        imports=[import_to_proto(i) for i in readable_imports(folder)],
     )
+
+
+def readable_imports(folder: Folder) -> list[dict[str, str]]:
+    """An import of a folder the caller may not read is not shown: that folder's name is
+    hidden from this caller everywhere else too (ListFolders)."""
+    return [
+        i for i in folder.imports
+        if access.may(READ, folder.project_id, i["environment"], i["path"])
+    ]
 
 
 def import_to_proto(entry: dict[str, str]) -> pb.SecretImport:
@@ -225,7 +234,7 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
     ) -> api.ListSecretImportsResponse:
         folder = self.sources.folder(request.project_id, request.environment, request.path)
         return api.ListSecretImportsResponse(
-            secret_imports=[import_to_proto(i) for i in folder.imports]
+            secret_imports=[import_to_proto(i) for i in readable_imports(folder)]
         )
 
     @translate_errors

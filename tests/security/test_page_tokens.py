@@ -87,6 +87,14 @@ class World:
                                                                  value="v")),
                 metadata=self.admin,
             )
+        # /app/db (which the caller reads) imports a folder it may not: not shown either.
+        sources.CreateSecretImport(
+            sapi.CreateSecretImportRequest(
+                project_id=mine, environment="dev", path="/app/db",
+                secret_import=spb.SecretImport(environment="dev", path=f"/{HIDDEN}"),
+            ),
+            metadata=self.admin,
+        )
         for env, path in (("prod", "/app"), ("dev", "/other")):
             for name in (f"a{HIDDEN}-{env}", f"{HIDDEN}-{env}"):
                 syncs.CreateSecretSync(
