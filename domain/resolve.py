@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -121,10 +122,10 @@ def _expand(
     assert folder is not None
     raw = folder.value(key)
 
-    def substitute(match: object) -> str:
-        reference = parse(match.group(1))  # type: ignore[attr-defined]
+    def substitute(match: re.Match[str]) -> str:
+        reference = parse(match.group(1))
         if reference is None:
-            return match.group(0)  # type: ignore[attr-defined]
+            return match.group(0)
         place = (environment, path) if reference.is_local else (reference.environment,
                                                                  reference.path)
         target = sources.target(place, reference.key)

@@ -322,7 +322,7 @@ class SecretSync(Aggregate):
     def synced_since(self, source_position: int) -> bool:
         """True if a sync job started when the source log had reached `source_position`:
         it read the source after that change, so the change needs no further sync."""
-        return self.job(JobKind.SYNC).get("source_position", 0) >= source_position
+        return int(self.job(JobKind.SYNC).get("source_position", 0)) >= source_position
 
     def running_job(self, now: datetime) -> tuple[str, str] | None:
         """The (kind, job id) a worker holds with an unexpired lease, if any."""

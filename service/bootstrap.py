@@ -13,9 +13,11 @@ import socket
 import threading
 from concurrent import futures
 from datetime import timedelta
+from typing import Any
 
 import grpc
 from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.projection import Projection
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from hanzo.kms.secretsync.v1 import audit_service_pb2_grpc as audit_grpc
@@ -129,7 +131,7 @@ def assemble(
     worker = None
     if config.run_jobs:
         worker = SyncWorker(jobs, stores.view, projection.progress, config.job_concurrency)
-    followed = [
+    followed: list[tuple[type[Any], Projection[Any]]] = [
         (SecretSyncs, projection),
         (SecretSources, stores.source_changes),
         *stores.audit.followed,

@@ -152,7 +152,7 @@ SOURCE = _methods(source_api, "SecretSourceService")
 CONNECTIONS = _methods(connection_api, "AzureConnectionService")
 AUDIT = _methods(audit_api, "AuditService")
 TOKENS = _methods(token_api, "TokenService")
-FOLDER = {"project": "project_id", "environment": "environment", "path": "path"}
+FOLDER: dict[str, Any] = {"project": "project_id", "environment": "environment", "path": "path"}
 
 RULES: dict[str, Rule] = {
     # --- secret syncs: by project on create and list, by the sync's own place otherwise

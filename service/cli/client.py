@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as connection_grpc
@@ -18,7 +18,7 @@ from hanzo.kms.secretsync.v1 import token_service_pb2_grpc as token_grpc
 from service.cli.errors import CliError
 from service.cli.options import DEFAULT_CALL_SECONDS, TOKEN_ENV
 
-Response = TypeVar("Response")
+Response = TypeVar("Response", covariant=True)
 
 
 class Client:
@@ -50,12 +50,20 @@ class Client:
         """A unary call with the command's deadline and metadata."""
         return method(request, timeout=self.timeout, metadata=self.metadata())
 
-    def stream(self, method: Callable[..., Iterator[Response]], request: Any) -> Iterator[Response]:
+    def stream(self, method: Callable[..., Any], request: Any) -> ServerStream[Any]:
         """A server stream, without a deadline unless --timeout was given."""
         return method(request, timeout=self.watch_timeout, metadata=self.metadata())
 
     def close(self) -> None:
         self.channel.close()
+
+
+class ServerStream(Protocol[Response]):
+    """What gRPC returns for a server stream: the messages, and a way to end it early."""
+
+    def __iter__(self) -> Iterator[Response]: ...
+
+    def cancel(self) -> bool: ...
 
 
 def _channel(target: str, args: argparse.Namespace) -> grpc.Channel:

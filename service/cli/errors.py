@@ -87,6 +87,6 @@ def _status(error: grpc.RpcError) -> status_pb2.Status | None:
     if not hasattr(error, "trailing_metadata"):
         return None
     try:
-        return rpc_status.from_call(error)  # type: ignore[arg-type]
+        return rpc_status.from_call(error)
     except ValueError:  # code or message disagree with the trailer: show what we have
         return None

@@ -13,11 +13,11 @@ LIST_HEADERS = ("NAME", "STATUS", "LAST SYNCED", "MESSAGE")
 
 def status(value: int) -> str:
     """JOB_STATUS_SUCCEEDED -> SUCCEEDED; never requested -> "-"."""
-    return enum_label(sync_pb.JobStatus.Name(value), "JOB_STATUS_")
+    return enum_label(sync_pb.JobStatus.Name(sync_pb.JobStatus.ValueType(value)), "JOB_STATUS_")
 
 
 def initial_behavior(value: int) -> str:
-    name = sync_pb.InitialSyncBehavior.Name(value)
+    name = sync_pb.InitialSyncBehavior.Name(sync_pb.InitialSyncBehavior.ValueType(value))
     return enum_label(name, "INITIAL_SYNC_BEHAVIOR_").lower().replace("_", "-")
 
 

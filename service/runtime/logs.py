@@ -68,7 +68,7 @@ def formatter(log_format: str) -> logging.Formatter:
 def setup_logging(level: str, log_format: str = "human") -> logging.handlers.QueueListener:
     # Our format uses none of these; the logging docs' "Optimization" section names
     # them as the per-record costs to switch off (caller lookup walks the stack).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

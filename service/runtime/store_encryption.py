@@ -55,7 +55,7 @@ def derived_store_key(env: Any, purpose: str) -> bytes:
 def refuse_unencrypted(config: Config, applications: Iterable[Application]) -> None:
     """Stop at once, with advice, on a store written by a version that did not encrypt."""
     for application in applications:
-        first = application.recorder.select_notifications(start=None, limit=1)  # type: ignore[attr-defined]
+        first = application.recorder.select_notifications(start=None, limit=1)
         if first and not is_encrypted(first[0].state):
             raise LegacyStoreError(legacy_advice(config))
 

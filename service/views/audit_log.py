@@ -45,7 +45,7 @@ def open_audit_view(config: Config) -> AuditView:
     )
     postgres = settings["PERSISTENCE_MODULE"].endswith("postgres")
     view_class = PostgresAuditView if postgres else SQLiteAuditView
-    return factory.tracking_recorder(view_class)  # type: ignore[type-abstract]
+    return factory.tracking_recorder(view_class)
 
 
 class AuditLog:

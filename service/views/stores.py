@@ -50,7 +50,7 @@ def open_sync_view(config: Config, *, reset: bool = False) -> SecretSyncView:
     factory = InfrastructureFactory[SecretSyncView].construct(
         env=Environment(SecretSyncProjection.name, settings)
     )
-    view = factory.tracking_recorder(view_class(config))  # type: ignore[type-abstract]
+    view = factory.tracking_recorder(view_class(config))
     if reset or not view.is_current():
         if not reset:
             log.warning("the secret_syncs view has older columns: rebuilding it from the log")
