@@ -86,7 +86,7 @@ def decode_page_token(token: str, list_name: str, filter_fields: Sequence[Any]) 
         raise bad from None
     if type(position) not in (str, int):
         raise bad
-    return position  # type: ignore[no-any-return]
+    return position
 
 
 def visible_page(
