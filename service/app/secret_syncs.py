@@ -136,7 +136,9 @@ class SecretSyncs(Application[UUID]):
             replace(sync.settings(), **fields),
             allow_loopback_vaults=self.allow_loopback_vaults,
         )
-        require([v for v in violations if _field_of(v) in fields] + _request_id(ctx))
+        # A schema's length depends on the environment: moving the sync re-checks it.
+        checked = fields.keys() | ({"key_schema"} if "environment" in fields else set())
+        require([v for v in violations if _field_of(v) in checked] + _request_id(ctx))
         if {"connection_id", "vault_base_url"} & fields.keys() and (
             wanted.connection_id != sync.connection_id
             or wanted.vault_base_url != sync.vault_base_url

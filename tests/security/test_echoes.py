@@ -64,3 +64,28 @@ def test_invisible_characters_are_refused_in_shown_text(server, stub, source_stu
     assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["description"])
     failure = fails(source_stub.CreateProject, sapi.CreateProjectRequest(name=text, slug="shown"))
     assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["name"])
+
+
+def test_moving_a_sync_to_an_environment_its_schema_cannot_serve_is_refused(
+    server, stub, source_stub, sync
+):
+    project = sync.project_id
+    long_env = "e" * 60
+    source_stub.CreateEnvironment(
+        sapi.CreateEnvironmentRequest(project_id=project, slug=long_env, name="long")
+    )
+    source_stub.CreateFolder(
+        sapi.CreateFolderRequest(project_id=project, environment=long_env, path="/my-secrets")
+    )
+    schema = "k" * 70 + "-{{environment}}-{{secretKey}}"  # 72 + 60 + 1 > 127 there
+    shaped = stub.UpdateSecretSync(api.UpdateSecretSyncRequest(
+        id=sync.id, sync_options=pb.SyncOptions(key_schema=schema),
+        update_mask=field_mask_pb2.FieldMask(paths=["sync_options.key_schema"]),
+    )).secret_sync
+    failure = fails(stub.UpdateSecretSync, api.UpdateSecretSyncRequest(
+        id=shaped.id, environment=long_env,
+        update_mask=field_mask_pb2.FieldMask(paths=["environment"]),
+    ))
+    assert (failure.code, failure.fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT, ["sync_options.key_schema"]
+    )
