@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -24,7 +23,7 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
                 'id text PRIMARY KEY, project_id text NOT NULL, name text COLLATE "C" NOT NULL, '
                 "connection_id text NOT NULL, environment text NOT NULL, "
                 "sync_status text NOT NULL, open_jobs integer NOT NULL, version bigint NOT NULL, "
-                "state text NOT NULL)"
+                "record text NOT NULL)"
             ),
             *(
                 SQL("CREATE INDEX IF NOT EXISTS {index} ON {view} " + what).format(
@@ -43,7 +42,7 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
 
     def save_row(self, row: SyncRow, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(self._upsert(), astuple(row), prepare=True)
+            curs.execute(self._upsert(), row.values(), prepare=True)
             self._insert_tracking(curs, tracking)
 
     def _upsert(self) -> Composed:
@@ -52,13 +51,13 @@ class PostgresSecretSyncView(PostgresTrackingRecorder, SecretSyncView):
             "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
             "connection_id = EXCLUDED.connection_id, environment = EXCLUDED.environment, "
             "sync_status = EXCLUDED.sync_status, open_jobs = EXCLUDED.open_jobs, "
-            "version = EXCLUDED.version, state = EXCLUDED.state"
+            "version = EXCLUDED.version, record = EXCLUDED.record"
         )
 
     def save_rows(self, rows: list[SyncRow], deleted: list[str], tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
             if rows:
-                curs.executemany(self._upsert(), [astuple(row) for row in rows])
+                curs.executemany(self._upsert(), [row.values() for row in rows])
             if deleted:
                 curs.execute(self._sql("DELETE FROM {view} WHERE id = ANY(%s)"), (deleted,))
             self._insert_tracking(curs, tracking)

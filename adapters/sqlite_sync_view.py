@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -23,7 +22,7 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
             "id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, "
             "connection_id TEXT NOT NULL, environment TEXT NOT NULL, "
             "sync_status TEXT NOT NULL, open_jobs INTEGER NOT NULL, version INTEGER NOT NULL, "
-            "state TEXT NOT NULL)",
+            "record TEXT NOT NULL)",
             *index_statements(self.table),
         ]
 
@@ -31,17 +30,7 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
         with self.datastore.transaction(commit=True) as c:
             c.execute(
                 f"INSERT OR REPLACE INTO {self.table} ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    row.id,
-                    row.project_id,
-                    row.name,
-                    row.connection_id,
-                    row.environment,
-                    row.sync_status,
-                    row.open_jobs,
-                    row.version,
-                    row.state,
-                ),
+                row.values(),
             )
             self._insert_tracking(c, tracking)
 
@@ -50,7 +39,7 @@ class SQLiteSecretSyncView(SQLiteTrackingRecorder, SecretSyncView):
             marks = ",".join("?" * len(COLUMNS.split(", ")))
             c.executemany(
                 f"INSERT OR REPLACE INTO {self.table} ({COLUMNS}) VALUES ({marks})",
-                [astuple(row) for row in rows],
+                [row.values() for row in rows],
             )
             c.executemany(f"DELETE FROM {self.table} WHERE id = ?", [(i,) for i in deleted])
             self._insert_tracking(c, tracking)

@@ -12,10 +12,16 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
+from domain.options import JobStatus
+from domain.sync_record import SyncRecord
+
+OPEN = (JobStatus.PENDING.value, JobStatus.RUNNING.value)  # a job the worker must look at
+
 
 @dataclass(frozen=True)
 class SyncRow:
-    """A sync as the view stores it: indexed columns plus its encoded state."""
+    """A sync as the view stores it: the columns queries filter on, and its record
+    (domain/sync_record.py) as JSON - what readers see, never its managed keys."""
 
     id: str
     project_id: str
@@ -25,7 +31,39 @@ class SyncRow:
     sync_status: str  # "" while no sync job was ever requested
     open_jobs: int  # jobs (of any kind) pending or running: the worker's queue
     version: int
-    state: str  # JSON of the aggregate's snapshot state
+    record: str  # SyncRecord.to_json()
+
+    @classmethod
+    def of(cls, record: SyncRecord) -> SyncRow:
+        return cls(
+            id=record.id,
+            project_id=record.project_id,
+            name=record.name,
+            connection_id=record.connection_id,
+            environment=record.environment,
+            sync_status=record.jobs["sync"]["status"] or "",
+            open_jobs=sum(job["status"] in OPEN for job in record.jobs.values()),
+            version=record.version,
+            record=record.to_json(),
+        )
+
+    def values(self) -> tuple[Any, ...]:
+        """The columns' values in COLUMNS order (dataclasses.astuple copies deeply: slow
+        for a replay's thousands of rows)."""
+        return (
+            self.id,
+            self.project_id,
+            self.name,
+            self.connection_id,
+            self.environment,
+            self.sync_status,
+            self.open_jobs,
+            self.version,
+            self.record,
+        )
+
+    def to_record(self) -> SyncRecord:
+        return SyncRecord.from_json(self.id, self.version, self.record)
 
 
 @dataclass(frozen=True)
@@ -131,4 +169,8 @@ INDEXES = {  # name suffix -> what it indexes
     "status": "(sync_status)",
     "open_jobs": "(open_jobs) WHERE open_jobs > 0",
 }
-COLUMNS = "id, project_id, name, connection_id, environment, sync_status, open_jobs, version, state"
+# The record column was `state` (the aggregate's snapshot) before: a table with it is
+# older, and is rebuilt (is_current).
+COLUMNS = (
+    "id, project_id, name, connection_id, environment, sync_status, open_jobs, version, record"
+)

@@ -1,16 +1,24 @@
 """The SecretSync aggregate: every lifecycle change of a sync is one of its events.
 
 Events carry who acted (`actor`) and the request id; never a secret value. All
-attribute values are JSON-native (times as ISO-8601 strings) so that the read
-model can store a snapshot of the aggregate and apply later events to it.
+attribute values are JSON-native (times as ISO-8601 strings). Each event's `apply`
+changes only settings, `source`, `jobs` and `deleted` directly, and the managed keys
+through `apply_managed_changes`: the read model (domain/sync_record.py) applies the
+same events to its smaller record, which keeps no managed keys.
+
+A running job's lease renewals are not events of the sync (domain/job_lease.py):
+they change nothing a user sees. `LeaseRenewed` is kept only so that logs written
+before that change still replay.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -27,15 +35,48 @@ from domain.rules import SyncSettings
 from domain.sync_owner import SyncOwner
 
 SETTINGS_FIELDS = tuple(SyncSettings.__dataclass_fields__)
+JOB_KINDS = tuple(kind.value for kind in JobKind)  # iterating the enum itself is slow
 
 
-def etag_for(sync_id: UUID, version: int) -> str:
-    """An opaque token naming one version of one sync."""
-    digest = hashlib.sha256(f"{sync_id}:{version}".encode()).hexdigest()[:20]
-    return digest
+def etag_for(sync_id: UUID | str, settings: Mapping[str, Any]) -> str:
+    """An opaque token naming the settings of one sync, as a user reads and sets them.
+
+    Derived from the settings themselves, not from the version: jobs starting and
+    finishing, a lease kept alive, a source folder found again do not change it, so an
+    update carrying the etag a user last read succeeds unless a setting changed since.
+    """
+    values = [str(sync_id).lower(), [settings[field] for field in SETTINGS_FIELDS]]
+    text = json.dumps(values, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 NO_SOURCE = {"folder_id": "", "environment_id": "", "environment_name": "", "problem": ""}
+
+
+def initial_state(settings: Mapping[str, Any], source: Mapping[str, str]) -> dict[str, Any]:
+    """What a new sync holds besides its managed keys (shared with the read model)."""
+    return {
+        **{field: settings[field] for field in SETTINGS_FIELDS},
+        "jobs": {kind: empty_job() for kind in JOB_KINDS},
+        "source": {**NO_SOURCE, **source, "problem": ""},
+        "deleted": False,
+    }
+
+
+def lease_holder(
+    jobs: Mapping[str, Mapping[str, Any]], now: datetime, renewed: Mapping[str, str] | None = None
+) -> tuple[str, str] | None:
+    """The (kind, job id) a worker holds with an unexpired lease, if any.
+
+    A lease runs until the JobStarted's `lease_until`, or a later renewal: `renewed`
+    maps a running job's id to the end of its holder's renewed lease.
+    """
+    for kind, job in jobs.items():
+        running = job["running_job_id"]
+        ends = [t for t in (job["lease_until"], (renewed or {}).get(running)) if t]
+        if running and ends and max(map(datetime.fromisoformat, ends)) > now:
+            return kind, running
+    return None
 
 
 def empty_job() -> dict[str, Any]:
@@ -55,8 +96,33 @@ def empty_job() -> dict[str, Any]:
     }
 
 
+class SyncState(Protocol):
+    """What a sync event's `apply` changes: the aggregate, or the read model's record
+    (domain/sync_record.py). Settings fields are set by name."""
+
+    jobs: dict[str, dict[str, Any]]
+    source: dict[str, str]
+    deleted: bool
+
+    def apply_managed_changes(self, changes: Mapping[str, Any]) -> None: ...
+
+
 class SecretSync(Aggregate):
     """One sync from a KMS folder to one Azure Key Vault."""
+
+    # The settings (SyncSettings' fields), set by name from the Created and Updated events.
+    name: str
+    description: str
+    is_enabled: bool
+    connection_id: str
+    environment: str
+    secret_path: str
+    vault_base_url: str
+    initial_sync_behavior: str | None
+    key_schema: str
+    disable_secret_deletion: bool
+    # Who the sync acts for (domain/sync_owner.py): set by Created and Updated.
+    owner: dict[str, Any] | None
 
     class Event(Aggregate.Event):
         actor: str
@@ -79,14 +145,15 @@ class SecretSync(Aggregate):
     ) -> None:
         self.project_id = project_id
         self.owner = owner
+        state = initial_state(settings, source)
         for field in SETTINGS_FIELDS:
-            setattr(self, field, settings[field])
-        self.jobs = {kind.value: empty_job() for kind in JobKind}
-        self.source = {**NO_SOURCE, **source, "problem": ""}
+            setattr(self, field, state[field])
+        self.jobs: dict[str, dict[str, Any]] = state["jobs"]
+        self.source: dict[str, str] = state["source"]
+        self.deleted: bool = state["deleted"]
         # What this sync last wrote, by lowercase vault name: [name, key, fingerprint,
         # updated]. Fingerprints are keyed digests, never values.
         self.managed: dict[str, list[Any]] = {}
-        self.deleted = False
 
     @classmethod
     def create(
@@ -119,7 +186,7 @@ class SecretSync(Aggregate):
 
     @property
     def etag(self) -> str:
-        return etag_for(self.id, self.version)
+        return etag_for(self.id, vars(self))
 
     def settings(self) -> SyncSettings:
         values = {field: getattr(self, field) for field in SETTINGS_FIELDS}
@@ -144,11 +211,11 @@ class SecretSync(Aggregate):
         changes: dict[str, list[Any]]  # field -> [old, new]
         owner: dict[str, Any] | None = None  # who changed it owns it from now on
 
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             for field, (_, new) in self.changes.items():
                 setattr(sync, field, new)
-            if self.owner is not None:
-                sync.owner = self.owner
+            if self.owner is not None and isinstance(sync, SecretSync):
+                sync.owner = self.owner  # the read model's record keeps no owner
 
     def update(
         self, new: SyncSettings, actor: str, request_id: str, owner: SyncOwner | None = None
@@ -181,7 +248,7 @@ class SecretSync(Aggregate):
         environment_id: str
         environment_name: str
 
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             sync.source = {
                 "folder_id": self.folder_id,
                 "environment_id": self.environment_id,
@@ -218,7 +285,7 @@ class SecretSync(Aggregate):
     class SourceLost(Event):
         problem: str
 
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             sync.source = {**sync.source, "problem": self.problem}
 
     def lose_source(self, problem: str, actor: str, request_id: str) -> None:
@@ -233,7 +300,7 @@ class SecretSync(Aggregate):
         kind: str
         job_id: str
 
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             job = sync.jobs[self.kind]
             job["job_id"] = self.job_id
             job["status"] = JobStatus.PENDING.value
@@ -244,14 +311,14 @@ class SecretSync(Aggregate):
     class ImportRequested(JobRequested):
         import_behavior: str
 
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             super().apply(sync)
             sync.jobs[self.kind]["import_behavior"] = self.import_behavior
 
     class RemoveRequested(JobRequested):
         then_delete: bool
 
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             super().apply(sync)
             sync.jobs[self.kind]["then_delete"] = self.then_delete
 
@@ -310,7 +377,7 @@ class SecretSync(Aggregate):
         lease_until: str
         source_position: int
 
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             job = sync.jobs[self.kind]
             job["running_job_id"] = self.job_id
             job["worker"] = self.worker
@@ -324,13 +391,20 @@ class SecretSync(Aggregate):
         it read the source after that change, so the change needs no further sync."""
         return int(self.job(JobKind.SYNC).get("source_position", 0)) >= source_position
 
-    def running_job(self, now: datetime) -> tuple[str, str] | None:
-        """The (kind, job id) a worker holds with an unexpired lease, if any."""
-        for kind, job in self.jobs.items():
-            lease = job["lease_until"]
-            if job["running_job_id"] and lease and datetime.fromisoformat(lease) > now:
-                return kind, job["running_job_id"]
-        return None
+    def running_job(
+        self, now: datetime, renewed: Mapping[str, str] | None = None
+    ) -> tuple[str, str] | None:
+        """The (kind, job id) a worker holds with an unexpired lease, if any; `renewed`:
+        see `lease_holder`."""
+        return lease_holder(self.jobs, now, renewed)
+
+    def lease_keepers(self) -> list[tuple[str, str]]:
+        """(job id, worker) of each running job: whose lease renewals count now."""
+        return [
+            (job["running_job_id"], job["worker"])
+            for job in self.jobs.values()
+            if job["running_job_id"]
+        ]
 
     def start_job(
         self,
@@ -341,11 +415,13 @@ class SecretSync(Aggregate):
         lease: timedelta,
         actor: str = "worker",
         source_position: int = 0,
+        renewed: Mapping[str, str] | None = None,
     ) -> None:
         """Claim a pending job, or take over one whose worker's lease ran out.
 
         `source_position`: how far the source's log had got at the claim; the job
-        reads the source after it, so it sees every change up to there.
+        reads the source after it, so it sees every change up to there. `renewed`:
+        the running jobs' renewed leases (`lease_holder`), from their JobLease.
 
         Refused while any job of this sync holds a live lease. A takeover is a new
         JobStarted naming the new worker, so the log shows it.
@@ -358,7 +434,7 @@ class SecretSync(Aggregate):
         )
         if not abandoned and (job["job_id"] != job_id or job["status"] != JobStatus.PENDING.value):
             raise FailedPrecondition(f"job {job_id} is not pending", reason="JOB_NOT_PENDING")
-        if self.running_job(now) is not None:
+        if self.running_job(now, renewed) is not None:
             raise FailedPrecondition(
                 f"secret sync {self.id} already has a running job", reason="JOB_RUNNING"
             )
@@ -374,29 +450,16 @@ class SecretSync(Aggregate):
         )
 
     class LeaseRenewed(Event):
+        """Recorded by versions before JobLease (domain/job_lease.py); replayed only."""
+
         kind: str
         job_id: str
         lease_until: str
 
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             sync.jobs[self.kind]["lease_until"] = self.lease_until
 
-    def renew_lease(
-        self, kind: JobKind, job_id: str, worker: str, now: datetime, lease: timedelta
-    ) -> None:
-        """The worker running a job says it is alive: its lease runs `lease` from now."""
-        self.ensure_live()
-        self._ensure_holder(kind, job_id, worker)
-        self.trigger_event(
-            self.LeaseRenewed,
-            kind=kind.value,
-            job_id=job_id,
-            lease_until=(now + lease).isoformat(),
-            actor="worker",
-            request_id=job_id,
-        )
-
-    def _ensure_holder(self, kind: JobKind, job_id: str, worker: str | None) -> None:
+    def ensure_holder(self, kind: JobKind, job_id: str, worker: str | None) -> None:
         """Only the worker that holds a job may renew or finish it (not one taken over)."""
         job = self.job(kind)
         if job["running_job_id"] != job_id or (worker is not None and job["worker"] != worker):
@@ -413,12 +476,8 @@ class SecretSync(Aggregate):
         failures: dict[str, str]  # key or vault name -> Azure error code or reason
         managed_changes: dict[str, Any]  # lowercase name -> entry, or None when removed
 
-        def finish(self, sync: SecretSync, status: JobStatus) -> dict[str, Any]:
-            for lower, entry in self.managed_changes.items():
-                if entry is None:
-                    sync.managed.pop(lower, None)
-                else:
-                    sync.managed[lower] = list(entry)
+        def finish(self, sync: SyncState, status: JobStatus) -> dict[str, Any]:
+            sync.apply_managed_changes(self.managed_changes)
             job = sync.jobs[self.kind]
             if job["running_job_id"] == self.job_id:
                 job["running_job_id"] = ""
@@ -430,15 +489,23 @@ class SecretSync(Aggregate):
             return job
 
     class JobSucceeded(JobFinished):
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             job = self.finish(sync, JobStatus.SUCCEEDED)
             job["succeeded_at"] = self.timestamp.isoformat()
 
     class JobFailed(JobFinished):
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             job = self.finish(sync, JobStatus.FAILED)
             if self.kind == JobKind.REMOVE.value and job["job_id"] == self.job_id:
                 job["then_delete"] = False  # a failed removal keeps the sync
+
+    def apply_managed_changes(self, changes: Mapping[str, Any]) -> None:
+        """What a finished job wrote (entry) or removed (None), by lowercase name."""
+        for lower, entry in changes.items():
+            if entry is None:
+                self.managed.pop(lower, None)
+            else:
+                self.managed[lower] = list(entry)
 
     def _finish(
         self,
@@ -453,7 +520,7 @@ class SecretSync(Aggregate):
         worker: str | None,
     ) -> None:
         self.ensure_live()
-        self._ensure_holder(kind, job_id, worker)
+        self.ensure_holder(kind, job_id, worker)
         self.trigger_event(
             event_class,
             kind=kind.value,
@@ -501,7 +568,7 @@ class SecretSync(Aggregate):
     # --- deleting ------------------------------------------------------------
 
     class Deleted(Event):
-        def apply(self, sync: SecretSync) -> None:
+        def apply(self, sync: SyncState) -> None:
             sync.deleted = True
 
     def delete(self, actor: str, request_id: str) -> None:

@@ -13,7 +13,7 @@ from domain.errors import FieldViolation, InvalidArgument, echo
 from domain.options import CONNECTION_APP, DESTINATION, ImportBehavior, InitialSyncBehavior
 from domain.plan import Action, Step
 from domain.rules import SyncSettings
-from domain.secret_sync import SecretSync
+from domain.sync_record import SyncRecord
 
 INITIAL_SYNC_BEHAVIORS = {
     pb.INITIAL_SYNC_BEHAVIOR_OVERWRITE_DESTINATION: InitialSyncBehavior.OVERWRITE_DESTINATION,
@@ -115,7 +115,7 @@ def timestamp(value: datetime | str | None) -> Timestamp | None:
     return stamp
 
 
-def job_fields(sync: SecretSync, kind: str, noun: str, done: str) -> dict[str, Any]:
+def job_fields(sync: SyncRecord, kind: str, noun: str, done: str) -> dict[str, Any]:
     job = sync.jobs[kind]
     return {
         f"{kind}_status": JOB_STATUSES[job["status"]],
@@ -125,7 +125,9 @@ def job_fields(sync: SecretSync, kind: str, noun: str, done: str) -> dict[str, A
     }
 
 
-def sync_to_proto(sync: SecretSync) -> pb.SecretSync:
+def sync_to_proto(sync: SyncRecord) -> pb.SecretSync:
+    """The one conversion of a sync to its message: from the view's record (an aggregate
+    is first made a record: `SyncRecord.of`)."""
     return pb.SecretSync(
         id=str(sync.id),
         name=sync.name,
@@ -153,8 +155,8 @@ def sync_to_proto(sync: SecretSync) -> pb.SecretSync:
             key_schema=sync.key_schema,
             disable_secret_deletion=sync.disable_secret_deletion,
         ),
-        created_at=timestamp(sync.created_on),
-        updated_at=timestamp(sync.modified_on),
+        created_at=timestamp(sync.created_at),
+        updated_at=timestamp(sync.updated_at),
         etag=sync.etag,
         **job_fields(sync, "sync", "sync", "synced"),
         **job_fields(sync, "import", "import", "imported"),

@@ -23,7 +23,7 @@ from domain.errors import (
 )
 from domain.permissions import READ
 from domain.rules import check_name, check_uuid
-from domain.snapshot import decode
+from domain.sync_record import SyncRecord
 from domain.vault import VaultError
 from service.api import sync_convert as convert
 from service.api.errors import to_status, translate_errors
@@ -75,7 +75,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             written.position, self.write_wait_seconds
         ):
             log.warning("view is behind: position %s not yet projected", written.position)
-        return convert.sync_to_proto(written.sync)
+        return convert.sync_to_proto(SyncRecord.of(written.sync))
 
     @translate_errors
     def CreateSecretSync(
@@ -134,7 +134,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                 f"the vault answered {error.code}: {error}", "VAULT_ERROR"
             ) from None
         return api.TriggerSecretSyncResponse(
-            secret_sync=convert.sync_to_proto(sync),
+            secret_sync=convert.sync_to_proto(SyncRecord.of(sync)),
             plan=[convert.plan_step(step) for step in plan.steps],
             blocking=plan.blocking,
         )
@@ -170,14 +170,14 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             if request.as_of_version < 1:
                 require([FieldViolation("as_of_version", "must be 1 or more")])
             sync = self.app.as_of(request.id, version=request.as_of_version)
-            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(sync))
+            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(SyncRecord.of(sync)))
         if as_of == "as_of_time":
             try:
                 moment = request.as_of_time.ToDatetime(tzinfo=UTC)
             except (ValueError, OverflowError):  # nanos out of range, or past year 9999
                 require([FieldViolation("as_of_time", "is not a valid timestamp")])
             sync = self.app.as_of(request.id, moment=moment)
-            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(sync))
+            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(SyncRecord.of(sync)))
         if request.id:
             return self._get_by_id(request.id)
         require(check_uuid("project_id", request.project_id) + check_name(request.name))
@@ -282,7 +282,7 @@ def _readable(sync: convert.pb.SecretSync) -> bool:
 
 
 def _proto(row: SyncRow) -> convert.pb.SecretSync:
-    return convert.sync_to_proto(decode(row.id, row.version, row.state))
+    return convert.sync_to_proto(row.to_record())
 
 
 def _list_query(request: api.ListSecretSyncsRequest) -> tuple[SyncFilter, Position | None]:

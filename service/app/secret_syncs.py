@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, astuple, dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +27,7 @@ from domain.errors import (
     echo,
     require,
 )
+from domain.job_lease import JobLease, lease_id
 from domain.name_claim import NameClaim, sync_names
 from domain.options import ImportBehavior, JobKind
 from domain.rules import SyncSettings, check_request_id, check_settings, check_uuid
@@ -151,7 +152,7 @@ class SecretSyncs(Application[UUID]):
         if {"environment", "secret_path"} & changes.keys():
             access.place(sync.project_id, sync.environment, sync.secret_path)  # may it go there?
             source = self.sources.locate(sync.project_id, sync.environment, sync.secret_path)
-            sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
+            sync.locate_source(**asdict(source), actor=ctx.actor, request_id=ctx.request_id)
         job_id = ""
         if sync.is_enabled and RESYNC_ON_CHANGE & changes.keys():
             job_id = new_job_id()
@@ -260,7 +261,7 @@ class SecretSyncs(Application[UUID]):
     def _check_source(self, sync: SecretSync, ctx: CallContext) -> None:
         """Refuse jobs on a sync whose folder is gone (FAILED_PRECONDITION naming it)."""
         source = self.sources.locate(sync.project_id, sync.environment, sync.secret_path)
-        sync.locate_source(*astuple(source), ctx.actor, ctx.request_id)
+        sync.locate_source(**asdict(source), actor=ctx.actor, request_id=ctx.request_id)
 
     # --- helpers -------------------------------------------------------------
 
@@ -325,6 +326,46 @@ class SecretSyncs(Application[UUID]):
                 "CONNECTION_NOT_FOUND",
             )
         self.connections.check_reach(connection, vault_base_url)
+
+    # --- job leases: the worker's bookkeeping, apart from the sync -----------------
+
+    def renew_lease(
+        self,
+        sync_id: str,
+        kind: JobKind,
+        job_id: str,
+        worker: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> None:
+        """The worker running a job is alive: its lease runs `lease` from now. Refused
+        (FAILED_PRECONDITION, NOT_FOUND) once it no longer holds the job, or the sync
+        is gone. Recorded on the run's JobLease: the sync does not change."""
+        sync = self.get_sync(sync_id)
+        sync.ensure_holder(kind, job_id, worker)
+        held = self._lease(job_id, worker)
+        if held is None:
+            held = JobLease.first_renewal(str(sync.id), kind.value, job_id, worker, now, lease)
+        else:
+            held.renew(now, lease)
+        self.save(held)
+
+    def renewed_leases(self, sync: SecretSync) -> dict[str, str]:
+        """Until when the holders of the sync's running jobs have renewed their leases,
+        by job id (for `SecretSync.start_job`)."""
+        renewed: dict[str, str] = {}
+        for job_id, worker in sync.lease_keepers():
+            held = self._lease(job_id, worker)
+            if held is not None:
+                renewed[job_id] = held.lease_until
+        return renewed
+
+    def _lease(self, job_id: str, worker: str) -> JobLease | None:
+        try:
+            held: object = self.repository.get(lease_id(job_id, worker))
+        except AggregateNotFoundError:
+            return None
+        return held if isinstance(held, JobLease) else None
 
     def get_sync(self, sync_id: str) -> SecretSync:
         """The sync as the event store has it (not the view)."""

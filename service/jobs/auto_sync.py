@@ -27,7 +27,7 @@ from adapters.sync_view import SecretSyncView, SyncFilter
 from domain.errors import FailedPrecondition
 from domain.folder import Folder
 from domain.resolve import folders_read_by
-from domain.snapshot import decode
+from domain.sync_record import SyncRecord
 from service.app.call_context import CallContext, new_request_id
 from service.app.secret_sources import SecretSources
 from service.app.secret_syncs import SecretSyncs
@@ -181,7 +181,7 @@ class AutoSync:
             log.info("auto-sync requested %s syncs for %s changed folders", requested, len(changed))
         return requested
 
-    def _refresh_source(self, sync: Any, ctx: CallContext) -> None:
+    def _refresh_source(self, sync: SyncRecord, ctx: CallContext) -> None:
         """Record on the sync whether its own folder is gone or back, as it is now."""
         try:
             self.sources.locate(sync.project_id, sync.environment, sync.secret_path)
@@ -191,11 +191,11 @@ class AutoSync:
         else:
             self.syncs.record_source_found(str(sync.id), ctx)
 
-    def _syncs_of(self, project_id: str) -> list[Any]:
+    def _syncs_of(self, project_id: str) -> list[SyncRecord]:
         rows, after = [], ""
         while True:
             page = self.view.list_rows(SyncFilter(project_id, limit=500, after_name=after))
             rows += page
             if len(page) < 500:
-                return [decode(r.id, r.version, r.state) for r in rows]
+                return [r.to_record() for r in rows]
             after = page[-1].name

@@ -135,7 +135,13 @@ class JobRunner:
             # Read before the job reads the source: it will see every change up to here.
             seen = self.sources.recorder.max_notification_id() or 0
             sync.start_job(
-                kind, job_id, self.worker, self.clock(), self.lease, source_position=seen
+                kind,
+                job_id,
+                self.worker,
+                self.clock(),
+                self.lease,
+                source_position=seen,
+                renewed=self.syncs.renewed_leases(sync),  # a live holder keeps its job
             )
             self.syncs.save(sync)
         except (FailedPrecondition, IntegrityError, SecretSyncError):

@@ -4,7 +4,9 @@ A job can outlast its lease (10,000 secrets at Key Vault's 30 sets/s take five
 minutes); without renewal another replica would take over a live job and both
 would write. The keeper renews every third of the lease; if it cannot (the job
 was taken over, or the sync deleted) it stops, and the outcome the runner then
-tries to record is refused, because only the holder may finish a job.
+tries to record is refused, because only the holder may finish a job. Renewals are
+recorded on the run's own JobLease (domain/job_lease.py), not on the sync: they
+change nothing a user sees.
 """
 
 from __future__ import annotations
@@ -59,9 +61,9 @@ class JobLease:
         """False once the lease is lost (taken over, or the sync deleted)."""
         for _ in range(5):  # another event may land between our read and write
             try:
-                sync = self.syncs.get_sync(self.sync_id)
-                sync.renew_lease(self.kind, self.job_id, self.worker, self.clock(), self.lease)
-                self.syncs.save(sync)
+                self.syncs.renew_lease(
+                    self.sync_id, self.kind, self.job_id, self.worker, self.clock(), self.lease
+                )
                 return True
             except IntegrityError:
                 continue

@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 
 from adapters.sync_view import SecretSyncView
 from domain.options import JobKind, JobStatus
-from domain.secret_sync import SecretSync
-from domain.snapshot import decode
+from domain.sync_record import SyncRecord
 from service.jobs.job_runner import JobRunner
 from service.views.progress import Progress
 
@@ -66,8 +65,7 @@ class SyncWorker:
     def _take_jobs(self) -> None:
         now = datetime.now(UTC)
         for row in self.view.rows_with_open_jobs(BATCH):
-            sync = decode(row.id, row.version, row.state)
-            due = next_job(sync, now)
+            due = next_job(row.to_record(), now)
             if due is None:
                 continue
             with self.lock:
@@ -88,7 +86,7 @@ class SyncWorker:
 ORDER = (JobKind.IMPORT, JobKind.SYNC, JobKind.REMOVE)
 
 
-def next_job(sync: SecretSync, now: datetime) -> tuple[str, JobKind, str] | None:
+def next_job(sync: SyncRecord, now: datetime) -> tuple[str, JobKind, str] | None:
     """The job to run next on this sync, or None while a live lease holds it."""
     if sync.running_job(now) is not None:
         return None  # someone is on it

@@ -13,26 +13,24 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from uuid import UUID
 
-from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.persistence import InfrastructureFactory, Mapper, Notification, Tracking
 from eventsourcing.utils import Environment
 
-from adapters.sync_view import NEXT_TABLE, SecretSyncView
-from domain.secret_sync import SecretSync
+from adapters.sync_view import NEXT_TABLE, SecretSyncView, SyncRow
+from domain.sync_record import SyncRecord, apply_event, sync_id_of
 from service.app.secret_syncs import SecretSyncs
 from service.runtime.config import Config
 from service.runtime.store_encryption import event_store_env
 from service.views.stores import open_sync_view, view_class
-from service.views.sync_projection import (
-    SYNC_EVENT_TOPICS,
-    SecretSyncProjection,
-    latest_sync_event,
-    to_row,
-)
+from service.views.sync_projection import SYNC_EVENT_TOPICS, SecretSyncProjection
 
 NEXT_TRACKING = SecretSyncs.name + "#next"  # the new table's position, until the swap
 MAX_SWAPS = 100
-BATCH = 1000
+BATCH = 2000
 
 log = logging.getLogger("secretsync.rebuild")
 
@@ -42,7 +40,7 @@ def rebuild(config: Config, report_every: float = 1.0) -> int:
     app = SecretSyncs(env=event_store_env(config) | {"CREATE_TABLE": "false"})
     view = open_sync_view(config, reset=True)
     try:
-        target = latest_sync_event(app.recorder)
+        target = app.recorder.max_notification_id() or 0
         replay(app, view, app.name, 0, target, report_every, {})
         rows = len(view.all_rows())
         log.info("rebuilt the secret_syncs view: %s syncs from %s events", rows, target)
@@ -57,18 +55,18 @@ def rebuild_online(config: Config, report_every: float = 1.0) -> int:
     app = SecretSyncs(env=event_store_env(config) | {"CREATE_TABLE": "false"})
     live = open_sync_view(config)
     fresh = open_next_view(config)
-    syncs: dict[str, SecretSync] = {}  # the new table's syncs, kept across catch-ups
+    records: dict[str, SyncRecord] = {}  # the new table's syncs, kept across catch-ups
     try:
-        position, target = 0, latest_sync_event(app.recorder)
+        position, target = 0, app.recorder.max_notification_id() or 0
         for _ in range(MAX_SWAPS):
-            position = replay(app, fresh, NEXT_TRACKING, position, target, report_every, syncs)
+            position = replay(app, fresh, NEXT_TRACKING, position, target, report_every, records)
             if live.swap_in(NEXT_TABLE, app.name, NEXT_TRACKING):
                 rows = len(live.all_rows())
                 log.info(
                     "rebuilt the secret_syncs view online: %s syncs from %s events", rows, position
                 )
                 return rows
-            target = latest_sync_event(app.recorder, position)
+            target = app.recorder.max_notification_id() or 0
         raise RuntimeError("the live view kept moving ahead; try again when writes are quieter")
     finally:
         app.close()
@@ -96,44 +94,79 @@ def replay(
     position: int,
     target: int,
     report_every: float,
-    syncs: dict[str, SecretSync],
+    records: dict[str, SyncRecord],
 ) -> int:
     """Apply every sync event after `position` to `view`; return the last one's position.
 
-    Unlike the live projection (a read, a decode and a transaction per event), a
-    replay keeps the syncs in memory (`syncs`, by id) and writes each batch's changed
-    rows and its position in one transaction: it only ever starts on an empty view.
+    The same step as the live projection (`apply_event`), but where the projection
+    reads a row and writes a transaction per event, a replay keeps the records in
+    memory (`records`, by sync id) and writes each batch's changed rows and its
+    position in one transaction: it only ever starts on an empty view.
     """
     last_report = 0.0
-    while True:
-        batch = app.recorder.select_notifications(
-            start=position, limit=BATCH, topics=SYNC_EVENT_TOPICS, inclusive_of_start=False
-        )
-        if not batch:
-            _report(position, max(position, target))
-            return position
-        changed: dict[str, SecretSync] = {}
+    transcode: Mapper[UUID] = Mapper(transcoder=app.mapper.transcoder)  # states come opened
+    for batch in _opened_batches(app, position):
+        changed: dict[str, SyncRecord] = {}
         deleted: set[str] = set()
         for notification in batch:
-            event = app.mapper.to_domain_event(notification)
-            sync_id = str(event.originator_id)
-            current = syncs.get(sync_id)
-            if current is None and not isinstance(event, SecretSync.Created):
+            event = transcode.to_domain_event(notification)
+            sync_id = sync_id_of(event)
+            record = apply_event(records.get(sync_id), event)
+            if record is None:
                 continue  # already deleted
-            sync = event.mutate(current)
-            if sync.deleted:
-                syncs.pop(sync_id, None)
+            if record.deleted:
+                records.pop(sync_id, None)
                 changed.pop(sync_id, None)
                 deleted.add(sync_id)
             else:
-                syncs[sync_id] = changed[sync_id] = sync
+                records[sync_id] = changed[sync_id] = record
                 deleted.discard(sync_id)
-        rows = [to_row(sync) for sync in changed.values()]
+        rows = [SyncRow.of(record) for record in changed.values()]
         view.save_rows(rows, sorted(deleted), Tracking(tracking_name, batch[-1].id))
         position = batch[-1].id
         if time.monotonic() - last_report >= report_every:
             last_report = time.monotonic()
             _report(position, max(position, target))
+    _report(position, position)  # caught up (the target may count other applications')
+    return position
+
+
+def _opened_batches(app: SecretSyncs, position: int) -> Iterator[list[Notification]]:
+    """The sync events after `position`, a batch at a time, their states decrypted and
+    decompressed (left to transcode). A thread reads and opens the next batch while the
+    caller applies this one: the database's answer and zlib need no lock, so they run
+    beside the caller's work, on another core when there is one."""
+
+    def read(after: int) -> list[Notification]:
+        batch = app.recorder.select_notifications(
+            start=after, limit=BATCH, topics=SYNC_EVENT_TOPICS, inclusive_of_start=False
+        )
+        return [
+            Notification(
+                id=n.id,
+                originator_id=n.originator_id,
+                originator_version=n.originator_version,
+                topic=n.topic,
+                state=_open(app.mapper, n.state),
+            )
+            for n in batch
+        ]
+
+    with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as reader:
+        batch = read(position)
+        while batch:
+            following = reader.submit(read, batch[-1].id)
+            yield batch
+            batch = following.result()
+
+
+def _open(mapper: Mapper, state: bytes) -> bytes:
+    """A stored state as the transcoder reads it (what Mapper.to_domain_event does first)."""
+    if mapper.cipher:
+        state = mapper.cipher.decrypt(state)
+    if mapper.compressor:
+        state = mapper.compressor.decompress(state)
+    return state
 
 
 def _report(done: int, total: int, width: int = 40) -> None:

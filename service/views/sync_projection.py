@@ -1,5 +1,6 @@
-"""The projection that keeps the secret_syncs view: it applies each sync event
-to the sync's stored state and writes the result with the tracking position."""
+"""The projection that keeps the secret_syncs view: it applies each event of a sync (and
+of its jobs' leases) to the sync's record (domain/sync_record.py) and writes the row with
+the tracking position. The rebuild (rebuild.py) runs the same `apply_event`."""
 
 from __future__ import annotations
 
@@ -11,24 +12,24 @@ from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
 from adapters.sync_view import SecretSyncView, SyncRow
-from domain.options import JobStatus
+from domain.job_lease import JobLease
 from domain.secret_sync import SecretSync
-from domain.snapshot import decode, encode
+from domain.sync_record import apply_event, sync_id_of
 from service.views.progress import Progress
 from service.views.read_cache import ReadCache
 
 
 def sync_event_topics() -> tuple[str, ...]:
-    """Topics of every SecretSync event: the projection is fed only these."""
+    """Topics of every SecretSync and JobLease event: the projection is fed only these."""
     return tuple(
         get_topic(cls)
-        for cls in vars(SecretSync).values()
-        if isinstance(cls, type) and issubclass(cls, SecretSync.Event)
+        for aggregate in (SecretSync, JobLease)
+        for cls in vars(aggregate).values()
+        if isinstance(cls, type) and issubclass(cls, aggregate.Event)
     )
 
 
 SYNC_EVENT_TOPICS = sync_event_topics()
-OPEN = (JobStatus.PENDING.value, JobStatus.RUNNING.value)  # a job the worker must look at
 
 
 def latest_sync_event(recorder: ApplicationRecorder, after: int = 0) -> int:
@@ -59,34 +60,25 @@ class SecretSyncProjection(Projection[SecretSyncView]):
 
     @process_event.register
     def sync_changed(self, domain_event: SecretSync.Event, tracking: Tracking) -> None:
-        sync_id = str(domain_event.originator_id)
-        if isinstance(domain_event, SecretSync.Created):
-            sync = domain_event.mutate(None)
-        else:
-            row = self.view.get_row(sync_id)
-            if row is None:  # already gone: nothing to apply the event to
-                self.view.insert_tracking(tracking)
-                self.progress.advance(tracking.notification_id)
-                return
-            sync = domain_event.mutate(decode(row.id, row.version, row.state))
-        assert isinstance(sync, SecretSync)
-        if sync.deleted:
-            self.view.delete_row(sync_id, tracking)
-        else:
-            self.view.save_row(to_row(sync), tracking)
-        self.read_cache.changed(sync_id)  # before writers waiting on progress go on
+        sync_id = self._apply(domain_event, tracking)
+        # A change users see: cached answers go, watchers of the sync wake.
+        self.read_cache.changed(sync_id)
         self.progress.advance(tracking.notification_id, sync_id)
 
+    @process_event.register
+    def lease_renewed(self, domain_event: JobLease.Event, tracking: Tracking) -> None:
+        self._apply(domain_event, tracking)
+        # Only the worker's view of the lease moved: no answer nor watcher changes.
+        self.progress.advance(tracking.notification_id)
 
-def to_row(sync: SecretSync) -> SyncRow:
-    return SyncRow(
-        id=str(sync.id),
-        project_id=sync.project_id,
-        name=sync.name,
-        connection_id=sync.connection_id,
-        environment=sync.environment,
-        sync_status=sync.jobs["sync"]["status"] or "",
-        open_jobs=sum(job["status"] in OPEN for job in sync.jobs.values()),
-        version=sync.version,
-        state=encode(sync),
-    )
+    def _apply(self, domain_event: Any, tracking: Tracking) -> str:
+        sync_id = sync_id_of(domain_event)
+        row = None if isinstance(domain_event, SecretSync.Created) else self.view.get_row(sync_id)
+        record = apply_event(row.to_record() if row else None, domain_event)
+        if record is None:  # already gone: nothing to apply the event to
+            self.view.insert_tracking(tracking)
+        elif record.deleted:
+            self.view.delete_row(sync_id, tracking)
+        else:
+            self.view.save_row(SyncRow.of(record), tracking)
+        return sync_id

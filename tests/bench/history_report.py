@@ -172,12 +172,15 @@ def _rebuild_section(bench: HistoryBench) -> list[str]:
         f"| raw read | **{rebuild.raw_rate():,.0f} rows/s** | {raws} |",
         f"| rebuild / raw read | **{ratio:.3f}** (goal >= {REBUILD_GOAL}) | |",
         "",
-        "Why the gap: the raw read is one query streaming rows. The rebuild"
-        " (service/views/rebuild.py `replay`) keeps the syncs in memory and writes each batch"
-        " of 1,000 events' changed rows and its position in one transaction, so it no"
-        " longer reads a row or commits per event; what is left is Python work per event:"
-        " turning each stored event into a domain event (JSON decode, object building),"
-        " applying it, and encoding each changed sync's state once a batch. The rebuild's"
+        "Why the gap: the raw read is one query streaming rows, turned into tuples in C."
+        " The rebuild (service/views/rebuild.py `replay`) runs the live projection's step"
+        " (`domain.sync_record.apply_event`) on records kept in memory, not on aggregates:"
+        " no managed keys are built or encoded; a thread reads and opens (decrypts,"
+        " decompresses) the next batch of 2,000 events while this one is applied, and"
+        " each batch's changed rows are written with its position in one transaction."
+        " What is left is Python work per event that holds the interpreter's lock:"
+        " transcoding each stored event (JSON with the library's object hook, object"
+        " building) and applying it. The rebuild's"
         f" process was on a CPU {rebuild.cpu_share():.0%} of its wall time"
         f" ({rebuild.cpu_share() * per_event_ms:.2f} of the {per_event_ms:.2f} ms an event).",
         "",

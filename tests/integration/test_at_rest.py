@@ -28,7 +28,7 @@ from service.app.call_context import CallContext
 from service.app.rotation import rotate_root_key
 from service.app.secret_sources import SecretSources
 from service.runtime.config import Config
-from service.runtime.store_encryption import event_store_env
+from service.runtime.store_encryption import derived_store_key, event_store_env
 from service.server import SecretSyncServer
 from tests.conftest import TEST_ROOT_KEY, start_server
 from tests.integration.test_canary import leaks, raw_store, store_tables
@@ -154,6 +154,11 @@ def service_process(
     )
 
 
+def request_fingerprint_key(server: SecretSyncServer) -> bytes:
+    """The key a server's idempotency fingerprints are made with (as bootstrap derives it)."""
+    return derived_store_key(server.app.env, "request-fingerprints")
+
+
 def write_unencrypted_project(database_url: str) -> None:
     """What an older version left: events stored as plain JSON."""
     env = Config(database_url=database_url).persistence_env()
@@ -242,14 +247,14 @@ def test_rotation_while_serving_then_only_the_new_key_reads_everything(
             source.set("/app", "BEFORE", "written-under-the-old-key")
             connections = cgrpc.AzureConnectionServiceStub(channel)
             connection_id = emulator_connection(connections, emulated)
-        fingerprint_key = first._fingerprint_key()
+        fingerprint_key = request_fingerprint_key(first)
     finally:
         first.stop(grace=1.0)
 
     # 1) Restarted with the new key as primary, the old one still readable.
     both = start_server(database_url, root_key=new, old_root_keys=f" {old} ,")
     # Retried calls are recognised by every replica, whichever key is its primary.
-    assert both._fingerprint_key() == fingerprint_key
+    assert request_fingerprint_key(both) == fingerprint_key
     writer = Writer(f"127.0.0.1:{both.port}", source.project_id)
     config = Config(database_url=database_url, root_key=new, old_root_keys=old)
     try:

@@ -148,17 +148,17 @@ def test_a_stale_etag_aborts_update_and_delete(server, stub):
     assert event_count(server) == before
     assert get(stub, created.id) == current
 
-    # Jobs move the etag on too: an etag read before a trigger is stale after it.
+    # A job request is no setting: the etag read before a trigger still works after it.
     triggered = stub.TriggerSecretSync(api.TriggerSecretSyncRequest(id=created.id)).secret_sync
-    assert triggered.etag != current.etag
+    assert triggered.etag == current.etag and triggered.version > current.version
+    last = update(stub, created.id, ["description"], etag=current.etag, description="v3")
+    assert last.description == "v3" and last.etag != current.etag
+
+    # A setting changed since `current` was read: its etag is stale now; the new one works.
     failure = fails(
         stub.DeleteSecretSync, api.DeleteSecretSyncRequest(id=created.id, etag=current.etag)
     )
     assert_error(failure, *ETAG_MISMATCH)
-
-    # With the current etag, both work.
-    last = update(stub, created.id, ["description"], etag=triggered.etag, description="v3")
-    assert last.description == "v3"
     deleted = stub.DeleteSecretSync(api.DeleteSecretSyncRequest(id=created.id, etag=last.etag))
     assert deleted.deleted
 

@@ -208,7 +208,7 @@ def tamper(database_url: str, live: list[SyncRow]) -> None:
         ("DELETE FROM {table} WHERE id = %s", (live[1].id,)),
         (
             f"INSERT INTO {{table}} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (new_id(), live[2].project_id, "stray", new_id(), "dev", "", 0, 1, live[2].state),
+            (new_id(), live[2].project_id, "stray", new_id(), "dev", "", 0, 1, live[2].record),
         ),
     ]
     if database_url.startswith("sqlite"):

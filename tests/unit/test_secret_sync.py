@@ -10,7 +10,6 @@ from uuid import UUID
 import pytest
 from eventsourcing.domain import Snapshot
 
-from domain import snapshot as sync_snapshot
 from domain.errors import AlreadyExists, FailedPrecondition, NameTaken, SecretSyncNotFound
 from domain.name_claim import PROJECT_SLUGS, NameClaim, sync_names
 from domain.options import (
@@ -495,16 +494,42 @@ def test_a_deleted_sync_refuses_every_command(command, with_running_job):
 # --- etag -----------------------------------------------------------------------
 
 
-def test_etag_names_one_version_of_one_sync():
+def test_etag_names_the_settings_of_one_sync():
     sync = fresh_sync()
     first = sync.etag
-    assert first == etag_for(sync.id, 1) == sync.etag
+    assert first == etag_for(sync.id, vars(sync))
     assert len(first) == 20 and int(first, 16) >= 0
-    request(sync, JobKind.SYNC, "job-1")
-    assert sync.etag != first
-    assert sync.etag == etag_for(sync.id, 2)
     other = fresh_sync()
-    assert other.etag != first  # same version, another sync
+    assert other.etag != first  # same settings, another sync
+
+
+def test_jobs_and_sources_leave_the_etag_alone_and_settings_move_it():
+    sync = fresh_sync()
+    first = sync.etag
+    running(sync, JobKind.SYNC, "job-1")
+    sync.succeed_job(JobKind.SYNC, "job-1", "ok", {"written": 1})
+    sync.locate_source("folder-1", "env-1", "Development", "bob", "r3")
+    sync.lose_source("folder deleted", "bob", "r4")
+    assert sync.version == 6 and sync.etag == first
+    sync.update(make_settings(description="v2"), "bob", "r5")
+    assert sync.etag != first
+    sync.update(make_settings(), "bob", "r6")  # back as it was: the same settings
+    assert sync.etag == first
+
+
+def test_a_renewed_lease_keeps_a_job_running_past_its_first_lease():
+    sync = fresh_sync()
+    running(sync, JobKind.SYNC, "job-1")
+    later = NOW + LEASE + timedelta(seconds=1)
+    assert sync.running_job(later) is None
+    renewed = {"job-1": (later + LEASE).isoformat()}
+    assert sync.running_job(later, renewed) == ("sync", "job-1")
+    assert sync.lease_keepers() == [("job-1", "worker-1")]
+    request(sync, JobKind.IMPORT, "imp-1")
+    with pytest.raises(FailedPrecondition) as raised:
+        sync.start_job(JobKind.IMPORT, "imp-1", "worker-2", later, LEASE, renewed=renewed)
+    assert reason_of(raised) == "JOB_RUNNING"
+    sync.start_job(JobKind.IMPORT, "imp-1", "worker-2", later, LEASE)  # not renewed: taken
 
 
 # --- replay and snapshots -------------------------------------------------------
@@ -570,15 +595,6 @@ def test_events_and_state_are_json_native():
     for key in ("_created_on", "_modified_on"):
         state_now.pop(key)
     json.dumps(state_now)
-
-
-def test_domain_snapshot_encoding_round_trips():
-    sync, _ = lived_a_little()
-    text = sync_snapshot.encode(sync)
-    restored = sync_snapshot.decode(str(sync.id), sync.version, text)
-    assert state(restored) == state(sync)
-    assert restored.etag == sync.etag
-    assert sync_snapshot.encode(restored) == text
 
 
 # --- NameClaim --------------------------------------------------------------------
@@ -689,10 +705,11 @@ def test_a_failed_job_still_records_the_keys_it_wrote():
 
 
 def test_managed_state_survives_snapshot_and_replay():
-    sync = fresh_sync()
+    sync = new_sync()
     run_job(sync, {"app-a": ["app-A", "A", "fp1", 100]})
-    copy = sync_snapshot.decode(sync.id, sync.version, sync_snapshot.encode(sync))
-    assert copy.managed == sync.managed
+    copy = Snapshot.take(sync).mutate(None)
+    assert copy.managed == sync.managed == {"app-a": ["app-A", "A", "fp1", 100]}
+    assert replay(list(sync.collect_events())).managed == sync.managed
 
 
 def test_a_job_whose_lease_ran_out_is_taken_over_and_the_log_shows_it():
@@ -709,12 +726,21 @@ def test_a_job_whose_lease_ran_out_is_taken_over_and_the_log_shows_it():
     assert sync.job(JobKind.SYNC)["status"] == "succeeded"
 
 
-def test_the_holder_renews_its_lease():
+def test_a_lease_recorded_by_an_older_version_still_replays():
+    """Logs written before JobLease hold LeaseRenewed events on the sync."""
     sync = new_sync()
     running(sync)
-    sync.renew_lease(JobKind.SYNC, "job-1", "worker-1", NOW + LEASE / 2, LEASE)
-    assert sync.job(JobKind.SYNC)["lease_until"] == (NOW + LEASE / 2 + LEASE).isoformat()
-    assert sync.running_job(NOW + LEASE + timedelta(seconds=1)) == ("sync", "job-1")
+    sync.trigger_event(
+        SecretSync.LeaseRenewed,
+        kind="sync",
+        job_id="job-1",
+        lease_until=(NOW + LEASE * 2).isoformat(),
+        actor="worker",
+        request_id="job-1",
+    )
+    rebuilt = replay(list(sync.collect_events()))
+    assert rebuilt.job(JobKind.SYNC)["lease_until"] == (NOW + LEASE * 2).isoformat()
+    assert rebuilt.running_job(NOW + LEASE + timedelta(seconds=1)) == ("sync", "job-1")
 
 
 def test_a_worker_whose_job_was_taken_over_can_neither_renew_nor_finish_it():
@@ -722,7 +748,7 @@ def test_a_worker_whose_job_was_taken_over_can_neither_renew_nor_finish_it():
     running(sync)
     sync.start_job(JobKind.SYNC, "job-1", "worker-2", NOW + LEASE * 2, LEASE)  # takeover
     with pytest.raises(FailedPrecondition) as renewing:
-        sync.renew_lease(JobKind.SYNC, "job-1", "worker-1", NOW + LEASE * 2, LEASE)
+        sync.ensure_holder(JobKind.SYNC, "job-1", "worker-1")  # what a renewal checks
     with pytest.raises(FailedPrecondition) as finishing:
         sync.succeed_job(JobKind.SYNC, "job-1", "done", {}, worker="worker-1")
     assert reason_of(renewing) == reason_of(finishing) == "JOB_NOT_RUNNING"
