@@ -62,11 +62,12 @@ def check_cloud(cloud: str) -> list[FieldViolation]:
 def check_secret(field: str, secret: str) -> list[FieldViolation]:
     if not secret:
         return [FieldViolation(field, "is required")]
+    found = []
     if len(secret) > MAX_SECRET:
-        return [FieldViolation(field, f"must be at most {MAX_SECRET} characters")]
+        found.append(FieldViolation(field, f"must be at most {MAX_SECRET} characters"))
     if any(ord(c) < 32 or ord(c) == 127 for c in secret):
-        return [FieldViolation(field, "must not contain control characters")]
-    return []
+        found.append(FieldViolation(field, "must not contain control characters"))
+    return found
 
 
 def check_pem(field: str, text: str, kind: str) -> list[FieldViolation]:
@@ -94,11 +95,12 @@ def check_authority_host(field: str, url: str, *, dev_mode: bool) -> list[FieldV
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         return [FieldViolation(field, "must be a URL like https://host:port")]
+    found = []
     if parts.scheme != "https" or not parts.hostname:
-        return [FieldViolation(field, "must be an https URL")]
+        found.append(FieldViolation(field, "must be an https URL"))
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        return [FieldViolation(field, "must have no path, query, fragment or user info")]
-    return []
+        found.append(FieldViolation(field, "must have no path, query, fragment or user info"))
+    return found
 
 
 def check_client_secret_auth(
@@ -270,7 +272,9 @@ class ConnectionIndex(Aggregate):
 
     def add(self, name: str, connection_id: str) -> None:
         if name in self.connections:
-            raise AlreadyExists(f"the name {name!r} is taken", "NAME_TAKEN")
+            raise AlreadyExists(f"the name {name!r} is taken", "NAME_TAKEN").about(
+                "connection", name, "name"
+            )
         self.trigger_event(self.Added, name=name, connection_id=connection_id)
 
     def remove(self, name: str) -> None:

@@ -5,7 +5,10 @@ The gRPC layer maps each class to a status code; nothing here knows about gRPC.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Self
 
 
 @dataclass(frozen=True)
@@ -17,9 +20,18 @@ class FieldViolation:
 
 
 class SecretSyncError(Exception):
-    """Base of the errors a caller can cause. `reason` is a stable code."""
+    """Base of the errors a caller can cause. `reason` is a stable code; `metadata`
+    names what the error is about, for clients (ErrorInfo.metadata)."""
 
     reason = "SECRET_SYNC_ERROR"
+    metadata: Mapping[str, str] = MappingProxyType({})
+
+    def about(self, resource_type: str = "", resource_id: str = "", field: str = "") -> Self:
+        """Name the resource (its type and id, or the name it was asked by) and the
+        request field; empty values are left out. Never pass a secret value."""
+        given = {"resource_type": resource_type, "resource_id": resource_id, "field": field}
+        self.metadata = MappingProxyType({**self.metadata, **{k: v for k, v in given.items() if v}})
+        return self
 
 
 class InvalidArgument(SecretSyncError):

@@ -165,7 +165,9 @@ class Folder(Aggregate):
             if candidate["version"] == version:
                 return candidate
         what = f"secret {key!r}" + (f" version {version}" if version else "")
-        raise NotFound(f"{what} not found in folder {self.describe()}", "SECRET_NOT_FOUND")
+        raise NotFound(f"{what} not found in folder {self.describe()}", "SECRET_NOT_FOUND").about(
+            resource_id=key, field="key"
+        )
 
     def open_secret(self, key: str, cipher: SecretCipher, version: int = 0) -> str:
         entry = self.secret(key, version)
@@ -230,7 +232,7 @@ class Folder(Aggregate):
         if not any(i["id"] == import_id for i in self.imports):
             raise NotFound(
                 f"import {import_id} not found in folder {self.describe()}", "IMPORT_NOT_FOUND"
-            )
+            ).about(resource_id=import_id, field="import_id")
         self.trigger_event(
             self.ImportRemoved, import_id=import_id, actor=actor, request_id=request_id
         )

@@ -58,7 +58,7 @@ class Project(Aggregate):
         if slug in self.environments:
             raise AlreadyExists(
                 f"environment {slug!r} already exists in project {self.id}", "SLUG_TAKEN"
-            )
+            ).about("environment", slug, "slug")
         environment_id = str(uuid.uuid4())
         self.trigger_event(
             self.EnvironmentAdded,
@@ -90,7 +90,7 @@ class Project(Aggregate):
         if slug not in self.environments:
             raise NotFound(
                 f"environment {slug!r} not found in project {self.id}", "ENVIRONMENT_NOT_FOUND"
-            )
+            ).about(resource_id=slug, field="environment")
         return self.environments[slug]
 
 
@@ -115,5 +115,7 @@ class ProjectRegistry(Aggregate):
 
     def register(self, slug: str, project_id: str) -> None:
         if slug in self.projects:
-            raise AlreadyExists(f"a project with slug {slug!r} already exists", "SLUG_TAKEN")
+            raise AlreadyExists(f"a project with slug {slug!r} already exists", "SLUG_TAKEN").about(
+                "project", slug, "slug"
+            )
         self.trigger_event(self.Registered, slug=slug, project_id=project_id)

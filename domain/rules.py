@@ -1,8 +1,9 @@
 """Every rule a sync's settings must obey, in one place.
 
 Each check returns the violations it finds (never raises), so a request with
-several bad fields is told about all of them at once. Field paths are the gRPC
-request's field names.
+several bad fields is told about all of them at once, and a field that breaks several
+rules is told about each (a key schema too long and without {{secretKey}} gets two
+violations). Field paths are the gRPC request's field names.
 """
 
 from __future__ import annotations
@@ -96,26 +97,31 @@ def check_settings(
     return normalised, found
 
 
+def _broken(field: str, rules: list[tuple[bool, str]]) -> list[FieldViolation]:
+    """One violation per rule broken (rule: (broken?, what it asks))."""
+    return [FieldViolation(field, why) for broken, why in rules if broken]
+
+
 def check_name(name: str) -> list[FieldViolation]:
     if not name:
         return [FieldViolation(NAME, "is required")]
-    if len(name) > MAX_NAME:
-        return [FieldViolation(NAME, f"must be at most {MAX_NAME} characters")]
-    if not NAME_RE.fullmatch(name):
-        return [
-            FieldViolation(
-                NAME, "must be lowercase letters, digits and single hyphens (a slug)"
-            )
-        ]
-    return []
+    return _broken(
+        NAME,
+        [
+            (len(name) > MAX_NAME, f"must be at most {MAX_NAME} characters"),
+            (
+                not NAME_RE.fullmatch(name),
+                "must be lowercase letters, digits and single hyphens (a slug)",
+            ),
+        ],
+    )
 
 
 def check_description(description: str) -> list[FieldViolation]:
-    if len(description) > MAX_DESCRIPTION:
-        return [
-            FieldViolation(DESCRIPTION, f"must be at most {MAX_DESCRIPTION} characters")
-        ]
-    return check_text(description, DESCRIPTION, multiline=True)
+    too_long = len(description) > MAX_DESCRIPTION
+    return _broken(
+        DESCRIPTION, [(too_long, f"must be at most {MAX_DESCRIPTION} characters")]
+    ) + check_text(description, DESCRIPTION, multiline=True)
 
 
 def check_uuid(field: str, value: str) -> list[FieldViolation]:
@@ -134,15 +140,16 @@ def check_uuid(field: str, value: str) -> list[FieldViolation]:
 def check_environment(slug: str) -> list[FieldViolation]:
     if not slug:
         return [FieldViolation(ENVIRONMENT, "is required")]
-    if len(slug) > MAX_ENVIRONMENT or not ENVIRONMENT_RE.fullmatch(slug):
-        return [
-            FieldViolation(
-                ENVIRONMENT,
-                f"must be an environment slug (lowercase letters, digits, '-' or '_', "
-                f"at most {MAX_ENVIRONMENT})",
-            )
-        ]
-    return []
+    return _broken(
+        ENVIRONMENT,
+        [
+            (len(slug) > MAX_ENVIRONMENT, f"must be at most {MAX_ENVIRONMENT} characters"),
+            (
+                not ENVIRONMENT_RE.fullmatch(slug),
+                "must be an environment slug (lowercase letters, digits, '-' or '_')",
+            ),
+        ],
+    )
 
 
 def normalise_secret_path(
@@ -151,27 +158,25 @@ def normalise_secret_path(
     """'/a/b/' becomes '/a/b'; relative paths, '..', '.' and '//' are refused."""
     if not path:
         return path, [FieldViolation(field, "is required")]
-    if not path.startswith("/"):
-        return path, [FieldViolation(field, "must be absolute (start with '/')")]
-    if len(path) > MAX_PATH:
-        return path, [FieldViolation(field, f"must be at most {MAX_PATH} characters")]
     trimmed = path[:-1] if len(path) > 1 and path.endswith("/") else path
     if trimmed == "/":
         return ("/", []) if path == "/" else (path, [_empty_segment(field)])
-    segments = trimmed[1:].split("/")
-    if len(segments) > MAX_PATH_DEPTH:
-        return path, [FieldViolation(field, f"must be at most {MAX_PATH_DEPTH} deep")]
-    for segment in segments:
-        if segment in ("", ".", ".."):
-            return path, [_empty_segment(field)]
-        if not PATH_SEGMENT_RE.fullmatch(segment):
-            return path, [
-                FieldViolation(
-                    field,
-                    "folder names are 1-64 letters, digits, '_' or '-'",
-                )
-            ]
-    return trimmed, []
+    segments = trimmed.removeprefix("/").split("/")
+    empty = [s for s in segments if s in ("", ".", "..")]
+    found = _broken(
+        field,
+        [
+            (not path.startswith("/"), "must be absolute (start with '/')"),
+            (len(path) > MAX_PATH, f"must be at most {MAX_PATH} characters"),
+            (len(segments) > MAX_PATH_DEPTH, f"must be at most {MAX_PATH_DEPTH} deep"),
+            (bool(empty), "must not contain empty, '.' or '..' segments"),
+            (
+                any(not PATH_SEGMENT_RE.fullmatch(s) for s in segments if s not in empty),
+                "folder names are 1-64 letters, digits, '_' or '-'",
+            ),
+        ],
+    )
+    return (path, found) if found else (trimmed, [])
 
 
 def _empty_segment(field: str) -> FieldViolation:
@@ -195,27 +200,39 @@ def normalise_vault_base_url(
         port = parts.port
     except ValueError:
         return bad("must be a URL like https://my-vault.vault.azure.net")
-    if parts.scheme.lower() != "https":
-        return bad("must use https")
-    if parts.username is not None or parts.password is not None:
-        return bad("must not contain user info")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        return bad("must have no path, query or fragment")
     host = (parts.hostname or "").lower()
-    if allow_loopback and is_loopback(host):
+    loopback = allow_loopback and is_loopback(host)
+    suffix = next((s for s in KEY_VAULT_SUFFIXES if host.endswith("." + s)), None)
+    vault = host[: -len(suffix) - 1] if suffix else ""
+    found = _broken(
+        VAULT_BASE_URL,
+        [
+            (parts.scheme.lower() != "https", "must use https"),
+            (
+                parts.username is not None or parts.password is not None,
+                "must not contain user info",
+            ),
+            (
+                parts.path not in ("", "/") or bool(parts.query or parts.fragment),
+                "must have no path, query or fragment",
+            ),
+            (not loopback and port not in (None, 443), "must not name a port other than 443"),
+            (
+                not loopback and suffix is None,
+                "host must end with one of " + ", ".join(KEY_VAULT_SUFFIXES),
+            ),
+            (
+                not loopback and suffix is not None and not VAULT_NAME_RE.fullmatch(vault),
+                "vault name must be 3-24 letters, digits and single hyphens, "
+                "starting with a letter",
+            ),
+        ],
+    )
+    if found:
+        return url, found
+    if loopback:
         netloc = f"[{host}]" if ":" in host else host
         return f"https://{netloc}" + (f":{port}" if port else ""), []
-    if port not in (None, 443):
-        return bad("must not name a port other than 443")
-    suffix = next((s for s in KEY_VAULT_SUFFIXES if host.endswith("." + s)), None)
-    if suffix is None:
-        return bad("host must end with one of " + ", ".join(KEY_VAULT_SUFFIXES))
-    vault = host[: -len(suffix) - 1]
-    if not VAULT_NAME_RE.fullmatch(vault):
-        return bad(
-            "vault name must be 3-24 letters, digits and single hyphens, "
-            "starting with a letter"
-        )
     return f"https://{host}", []
 
 
@@ -236,24 +253,29 @@ def check_key_schema(schema: str, environment: str = "") -> list[FieldViolation]
     every key of every run."""
     if not schema:
         return []
-    if len(schema) > MAX_KEY_SCHEMA:
-        return [FieldViolation(KEY_SCHEMA, f"must be at most {MAX_KEY_SCHEMA} characters")]
-    if schema.count(SECRET_KEY_PLACEHOLDER) != 1:
-        return [FieldViolation(KEY_SCHEMA, "must contain {{secretKey}} exactly once")]
-    if schema.count(ENVIRONMENT_PLACEHOLDER) > 1:
-        return [FieldViolation(KEY_SCHEMA, "may contain {{environment}} at most once")]
     # Check the text between placeholders piece by piece: removing one placeholder
     # must not be able to assemble another out of its neighbours.
     pieces = PLACEHOLDERS_RE.split(schema)
-    if not all(KEY_SCHEMA_RE.fullmatch(piece) for piece in pieces):
-        return [
-            FieldViolation(
-                KEY_SCHEMA,
+    broken = _broken(
+        KEY_SCHEMA,
+        [
+            (len(schema) > MAX_KEY_SCHEMA, f"must be at most {MAX_KEY_SCHEMA} characters"),
+            (
+                schema.count(SECRET_KEY_PLACEHOLDER) != 1,
+                "must contain {{secretKey}} exactly once",
+            ),
+            (
+                schema.count(ENVIRONMENT_PLACEHOLDER) > 1,
+                "may contain {{environment}} at most once",
+            ),
+            (
+                not all(KEY_SCHEMA_RE.fullmatch(piece) for piece in pieces),
                 "may hold only letters, digits, '_', '-' and the placeholders "
                 "{{secretKey}} and {{environment}}",
-            )
-        ]
-    return _check_vault_name_reach(schema, environment)
+            ),
+        ],
+    )
+    return broken or _check_vault_name_reach(schema, environment)
 
 
 def _check_vault_name_reach(schema: str, environment: str) -> list[FieldViolation]:

@@ -203,7 +203,9 @@ class SecretSync(Aggregate):
 
     def ensure_live(self) -> None:
         if self.deleted:
-            raise SecretSyncNotFound(f"secret sync {self.id} not found")
+            raise SecretSyncNotFound(f"secret sync {self.id} not found").about(
+                resource_id=str(self.id), field="id"
+            )
 
     # --- changing settings ---------------------------------------------------
 

@@ -151,7 +151,9 @@ class TokenRegistry(Aggregate):
 
     def add(self, name: str, token_id: str) -> None:
         if name in self.tokens:
-            raise AlreadyExists(f"a live token named {name!r} exists", "NAME_TAKEN")
+            raise AlreadyExists(f"a live token named {name!r} exists", "NAME_TAKEN").about(
+                "service_token", name, "name"
+            )
         self.trigger_event(self.Added, name=name, token_id=token_id)
 
     def remove(self, name: str, token_id: str) -> None:
@@ -196,7 +198,9 @@ def expiry(now: datetime, ttl: timedelta) -> datetime:
 
 
 def token_not_found(token_id: str) -> NotFound:
-    return NotFound(f"service token {token_id} not found", "TOKEN_NOT_FOUND")
+    return NotFound(f"service token {token_id} not found", "TOKEN_NOT_FOUND").about(
+        resource_id=token_id, field="id"
+    )
 
 
 def new_token_id() -> UUID:

@@ -38,9 +38,10 @@ def check_comment(comment: str, field: str = "comment") -> list[FieldViolation]:
 def check_display_name(name: str, field: str = "name") -> list[FieldViolation]:
     if not name.strip():
         return [FieldViolation(field, "is required")]
+    found = []
     if len(name) > MAX_DISPLAY_NAME:
-        return [FieldViolation(field, f"must be 1-{MAX_DISPLAY_NAME} characters")]
-    return check_text(name, field)
+        found.append(FieldViolation(field, f"must be at most {MAX_DISPLAY_NAME} characters"))
+    return found + check_text(name, field)
 
 
 def check_project_slug(slug: str, field: str = "slug") -> list[FieldViolation]:
@@ -54,10 +55,13 @@ def check_project_slug(slug: str, field: str = "slug") -> list[FieldViolation]:
 def check_environment_slug(slug: str, field: str = "environment") -> list[FieldViolation]:
     if not slug:
         return [FieldViolation(field, "is required")]
-    if len(slug) > MAX_ENVIRONMENT or not ENVIRONMENT_RE.fullmatch(slug):
-        return [
+    found = []
+    if len(slug) > MAX_ENVIRONMENT:
+        found.append(FieldViolation(field, f"must be at most {MAX_ENVIRONMENT} characters"))
+    if not ENVIRONMENT_RE.fullmatch(slug):
+        found.append(
             FieldViolation(
                 field, "must be an environment slug (lowercase letters, digits, '-' or '_')"
             )
-        ]
-    return []
+        )
+    return found

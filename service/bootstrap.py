@@ -229,6 +229,7 @@ def grpc_server_of(
             stopping,
             projection.read_cache,
             jobs,
+            stores.connections.name_of,
         ),
         server,
     )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple
-from typing import Any
-
 from google.protobuf.timestamp_pb2 import Timestamp
 from hanzo.kms.secretsync.v1 import audit_pb2 as pb
 from hanzo.kms.secretsync.v1 import audit_service_pb2 as api
@@ -13,7 +10,7 @@ from adapters.audit_view import AuditQuery, AuditRow
 from domain.audit import CONNECTION, EVENT_TYPES, FOLDER, PROJECT, SECRET_SYNC, SERVICE_TOKEN
 from domain.errors import FieldViolation, InvalidArgument, require
 from domain.rules import check_uuid
-from service.api.paging import BAD_TOKEN, DEFAULT_PAGE_SIZE, decode_page_token, encode_page_token
+from service.api.paging import DEFAULT_PAGE_SIZE, read_page_token
 from service.api.sync_convert import JOB_STATUSES
 
 MAX_PAGE_SIZE = 500
@@ -34,7 +31,8 @@ ORDERS = {
 }
 # google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 MIN_SECONDS, MAX_SECONDS = -62_135_596_800, 253_402_300_799
-AUDIT_LIST = "ListAuditEvents"
+BAD_TOKEN = "is not a token from a previous page of this query (same filters and order)"
+LISTING = "audit_events"
 
 
 def event_to_proto(row: AuditRow) -> pb.AuditEvent:
@@ -124,17 +122,13 @@ def _microseconds(
     return time.seconds * 1_000_000 - (-time.nanos // 1000)
 
 
-def _filter_fields(query: AuditQuery) -> list[Any]:
-    """What a token is valid for: the filters and the order, not the position or size."""
-    return list(astuple(AuditQuery(**{**query.__dict__, "limit": 0, "after": 0})))
-
-
-def page_token(query: AuditQuery, last_position: int) -> str:
-    return encode_page_token(AUDIT_LIST, _filter_fields(query), last_position)
+def token_filters(query: AuditQuery) -> dict[str, object]:
+    """What a token is valid for: the filters and the order, not the position."""
+    return {k: v for k, v in query.__dict__.items() if k not in ("limit", "after")}
 
 
 def _read_token(token: str, query: AuditQuery) -> int:
-    after = decode_page_token(token, AUDIT_LIST, _filter_fields(query))
-    if type(after) is not int or after <= 0:
+    after = read_page_token(token, LISTING, token_filters(query), int)
+    if after <= 0:
         raise InvalidArgument([FieldViolation("page_token", BAD_TOKEN)])
-    return after
+    return int(after)

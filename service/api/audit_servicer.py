@@ -20,7 +20,7 @@ from domain.errors import (
 )
 from domain.permissions import READ_AUDIT
 from domain.rules import check_uuid
-from service.api.audit_convert import event_to_proto, list_query, page_token
+from service.api.audit_convert import LISTING, event_to_proto, list_query, token_filters
 from service.api.errors import to_status, translate_errors
 from service.api.paging import split_page
 from service.app import access
@@ -47,7 +47,8 @@ class AuditServicer(api_grpc.AuditServiceServicer):
     ) -> api.ListAuditEventsResponse:
         query = list_query(request)
         rows = self.view.list_rows(query)
-        page, token = split_page(rows, query.limit - 1, lambda r: page_token(query, r.position))
+        filters = token_filters(query)
+        page, token = split_page(rows, query.limit - 1, LISTING, filters, lambda r: r.position)
         return api.ListAuditEventsResponse(
             events=[event_to_proto(r) for r in page], next_page_token=token
         )

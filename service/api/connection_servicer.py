@@ -12,13 +12,13 @@ from hanzo.kms.secretsync.v1 import azure_connection_service_pb2_grpc as api_grp
 
 from domain.connection import AuthMethod, AzureConnection
 from service.api.errors import translate_errors
-from service.api.paging import decode_page_token, encode_page_token, page_size, split_page
+from service.api.paging import page_size, read_page_token, split_page
 from service.api.sync_convert import timestamp
 from service.app.call_context import mutation_context
 from service.app.connections import AuthInput, AzureConnections
 
 MAX_PAGE = 500
-LIST = "ListAzureConnections"
+CONNECTIONS = "azure_connections"  # the list's name in its page tokens
 CLOUDS = {
     pb.AZURE_CLOUD_PUBLIC: "public",
     pb.AZURE_CLOUD_CHINA: "china",
@@ -102,12 +102,12 @@ class AzureConnectionServicer(api_grpc.AzureConnectionServiceServicer):
         self, request: api.ListAzureConnectionsRequest, context: grpc.ServicerContext
     ) -> api.ListAzureConnectionsResponse:
         size = page_size(request.page_size, MAX_PAGE)
-        bound = [request.project_id.lower()]
-        after = decode_page_token(request.page_token, LIST, bound) if request.page_token else ""
+        filters = {"project_id": request.project_id.lower()}
+        after = read_page_token(request.page_token, CONNECTIONS, filters) or ""
         found = self.connections.list_connections(
-            request.project_id, after_name=str(after), limit=size + 1
+            request.project_id, after_name=after, limit=size + 1
         )
-        page, token = split_page(found, size, lambda c: encode_page_token(LIST, bound, c.name))
+        page, token = split_page(found, size, CONNECTIONS, filters, lambda c: c.name)
         return api.ListAzureConnectionsResponse(
             connections=[connection_to_proto(c) for c in page], next_page_token=token
         )

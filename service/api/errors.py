@@ -53,9 +53,46 @@ def _pack(message: Any) -> any_pb2.Any:
     return packed
 
 
+# The kind of resource a reason is about, for ErrorInfo.metadata["resource_type"] when
+# the error does not say it itself (error_reason.proto lists the names).
+RESOURCE_OF_REASON = {
+    "PROJECT_NOT_FOUND": "project",
+    "ENVIRONMENT_NOT_FOUND": "environment",
+    "FOLDER_NOT_FOUND": "folder",
+    "SECRET_NOT_FOUND": "secret",
+    "IMPORT_NOT_FOUND": "import",
+    "SECRET_SYNC_NOT_FOUND": "secret_sync",
+    "CONNECTION_NOT_FOUND": "connection",
+    "TOKEN_NOT_FOUND": "service_token",
+    "AUDIT_EVENT_NOT_FOUND": "audit_event",
+    "FOLDER_EXISTS": "folder",
+    "IMPORT_EXISTS": "import",
+    "ETAG_MISMATCH": "secret_sync",
+    "SYNC_BEING_DELETED": "secret_sync",
+    "JOB_RUNNING": "secret_sync",
+    "JOB_NOT_PENDING": "job",
+    "JOB_NOT_RUNNING": "job",
+    "CONNECTION_IN_USE": "connection",
+    "ROOT_FOLDER": "folder",
+    "PARENT_FOLDER_MISSING": "folder",
+}
+
+
+def metadata(error: SecretSyncError) -> dict[str, str]:
+    """What ErrorInfo.metadata says: the resource and field the error is about."""
+    found = {"resource_type": RESOURCE_OF_REASON.get(error.reason, "")}
+    if isinstance(error, InvalidArgument):
+        found["field"] = ",".join(dict.fromkeys(v.field for v in error.violations))
+    found.update(error.metadata)
+    return {key: value for key, value in found.items() if value}
+
+
 def to_status(error: SecretSyncError) -> grpc.Status:
     code = next((c for cls, c in CODES if isinstance(error, cls)), code_pb2.FAILED_PRECONDITION)
-    details = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))]
+    info = error_details_pb2.ErrorInfo(
+        reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata(error)
+    )
+    details = [_pack(info)]
     if isinstance(error, InvalidArgument):
         details.insert(
             0,

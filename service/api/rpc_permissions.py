@@ -42,11 +42,16 @@ Hidden = Callable[[Any], SecretSyncError | Message]
 
 
 def project_not_found(request: Any) -> SecretSyncError:
-    return NotFound(f"project {request.project_id} not found", "PROJECT_NOT_FOUND")
+    return NotFound(f"project {request.project_id} not found", "PROJECT_NOT_FOUND").about(
+        resource_id=request.project_id, field="project_id"
+    )
 
 
 def project_not_found_lower(request: Any) -> SecretSyncError:
-    return NotFound(f"project {request.project_id.lower()} not found", "PROJECT_NOT_FOUND")
+    project_id = request.project_id.lower()
+    return NotFound(f"project {project_id} not found", "PROJECT_NOT_FOUND").about(
+        resource_id=project_id, field="project_id"
+    )
 
 
 def empty(response: type[Message]) -> Hidden:
@@ -57,14 +62,14 @@ def sync_name_not_found(request: Any) -> SecretSyncError:
     return NotFound(
         f"no secret sync named {request.name!r} in project {request.project_id}",
         "SECRET_SYNC_NOT_FOUND",
-    )
+    ).about(resource_id=request.name, field="name")
 
 
 def audit_event_not_found(request: Any) -> SecretSyncError:
     return NotFound(
         f"no audit event at position {request.position} in project {request.project_id}",
         "AUDIT_EVENT_NOT_FOUND",
-    )
+    ).about(resource_id=str(request.position), field="position")
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,43 @@ from domain.folder import Folder
 from domain.permissions import READ
 from domain.project import Project
 from service.api.errors import translate_errors
-from service.api.paging import decode_page_token, encode_page_token, page_size, split_page
+from service.api.paging import (
+    page_size,
+    page_token,
+    read_page_token,
+    split_page,
+    visible_page,
+)
 from service.api.sync_convert import timestamp
 from service.app import access
 from service.app.call_context import mutation_context
 from service.app.secret_sources import SecretSources
 
-MAX_PROJECT_PAGE = 500
+# (default, maximum) page size of each list, as its request states in the protos; the
+# list's name is its name in page tokens.
+PROJECTS, PROJECT_PAGE = "projects", (50, 500)
+ENVIRONMENTS, ENVIRONMENT_PAGE = "environments", (100, 500)
+FOLDERS, FOLDER_PAGE = "folders", (500, 1000)
+SECRETS, SECRET_PAGE = "secrets", (1000, 1000)
+IMPORTS, IMPORT_PAGE = "secret_imports", (100, 500)
+
+
+def _size(requested: int, sizes: tuple[int, int]) -> int:
+    return page_size(requested, sizes[1], default=sizes[0])
+
+
+def _place(request: Any) -> dict[str, str]:
+    """The filters of a folder's list: which folder (a token is valid for it only)."""
+    return {
+        "project_id": request.project_id.lower(),
+        "environment": request.environment,
+        "path": request.path or "/",
+    }
 
 
 def project_to_proto(project: Project) -> pb.Project:
     """Only the environments the caller may read: a narrowed caller never learns the
-    names of the others (the same filter as ListEnvironments)."""
+    names of the others (ListEnvironments lists these)."""
     return pb.Project(
         id=str(project.id),
         name=project.name,
@@ -37,6 +62,10 @@ def project_to_proto(project: Project) -> pb.Project:
         ],
         created_at=timestamp(project.created_on),
     )
+
+
+def _slug(environment: pb.Environment) -> str:
+    return environment.slug
 
 
 def folder_to_proto(folder: Folder) -> pb.Folder:
@@ -90,14 +119,10 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
     def ListProjects(
         self, request: api.ListProjectsRequest, context: grpc.ServicerContext
     ) -> api.ListProjectsResponse:
-        size = page_size(request.page_size, MAX_PROJECT_PAGE)
-        after = request.page_token and decode_page_token(request.page_token, "ListProjects", [])
-        projects = self.sources.list_projects(
-            after_slug=str(after), limit=size + 1, visible=access.sees
-        )
-        page, token = split_page(
-            projects, size, lambda p: encode_page_token("ListProjects", [], p.slug)
-        )
+        size = _size(request.page_size, PROJECT_PAGE)
+        after = read_page_token(request.page_token, PROJECTS, {}) or ""
+        projects = self.sources.list_projects(after_slug=after, limit=size + 1, visible=access.sees)
+        page, token = split_page(projects, size, PROJECTS, {}, lambda p: p.slug)
         return api.ListProjectsResponse(
             projects=[project_to_proto(p) for p in page], next_page_token=token
         )
@@ -115,9 +140,14 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
     def ListEnvironments(
         self, request: api.ListEnvironmentsRequest, context: grpc.ServicerContext
     ) -> api.ListEnvironmentsResponse:
+        size = _size(request.page_size, ENVIRONMENT_PAGE)
+        filters = {"project_id": request.project_id.lower()}
+        after = read_page_token(request.page_token, ENVIRONMENTS, filters) or ""
         project = self.sources.project(request.project_id)
-        environments = list(project_to_proto(project).environments)
-        return api.ListEnvironmentsResponse(environments=environments)
+        # Only readable ones (project_to_proto): whole pages, nothing hidden counted.
+        listed = [e for e in project_to_proto(project).environments if e.slug > after]
+        page, token = split_page(listed[: size + 1], size, ENVIRONMENTS, filters, _slug)
+        return api.ListEnvironmentsResponse(environments=page, next_page_token=token)
 
     @translate_errors
     def CreateFolder(
@@ -135,11 +165,24 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
     def ListFolders(
         self, request: api.ListFoldersRequest, context: grpc.ServicerContext
     ) -> api.ListFoldersResponse:
-        folders = self.sources.list_folders(
-            request.project_id, request.environment, request.path or "/"
+        size = _size(request.page_size, FOLDER_PAGE)
+        after = read_page_token(request.page_token, FOLDERS, _place(request)) or ""
+
+        def fetch(after_path: str | None, limit: int) -> list[Folder]:
+            return self.sources.list_folders(
+                request.project_id, request.environment, request.path or "/",
+                after_path or "", limit,
+            )
+
+        def readable(f: Folder) -> bool:
+            return access.may(READ, f.project_id, f.environment, f.path)
+
+        # A caller narrowed to paths sees only its folders, in whole pages.
+        page, last = visible_page(fetch, readable, size, lambda f: f.path, after)
+        token = page_token(FOLDERS, _place(request), last) if last is not None else ""
+        return api.ListFoldersResponse(
+            folders=[folder_to_proto(f) for f in page], next_page_token=token
         )
-        shown = [f for f in folders if access.may(READ, f.project_id, f.environment, f.path)]
-        return api.ListFoldersResponse(folders=[folder_to_proto(f) for f in shown])
 
     @translate_errors
     def DeleteFolder(
@@ -196,10 +239,21 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
     def ListSecrets(
         self, request: api.ListSecretsRequest, context: grpc.ServicerContext
     ) -> api.ListSecretsResponse:
+        size = _size(request.page_size, SECRET_PAGE)
+        filters = {**_place(request), "include_values": request.include_values}
+        after = read_page_token(request.page_token, SECRETS, filters) or ""
         secrets = self.sources.list_secrets(
-            request.project_id, request.environment, request.path, request.include_values
+            request.project_id,
+            request.environment,
+            request.path,
+            request.include_values,
+            after,
+            size + 1,
         )
-        return api.ListSecretsResponse(secrets=[secret_to_proto(e, v) for e, v in secrets])
+        page, token = split_page(secrets, size, SECRETS, filters, lambda s: s[0]["key"])
+        return api.ListSecretsResponse(
+            secrets=[secret_to_proto(e, v) for e, v in page], next_page_token=token
+        )
 
     @translate_errors
     def DeleteSecret(
@@ -232,9 +286,18 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
     def ListSecretImports(
         self, request: api.ListSecretImportsRequest, context: grpc.ServicerContext
     ) -> api.ListSecretImportsResponse:
+        size = _size(request.page_size, IMPORT_PAGE)
+        # Imports are in the order they apply, not by a key: a page continues after a
+        # count of them.
+        start = read_page_token(request.page_token, IMPORTS, _place(request), int) or 0
+        if start < 0:
+            raise InvalidArgument([FieldViolation("page_token", "is not a page of this list")])
         folder = self.sources.folder(request.project_id, request.environment, request.path)
+        # Numbered among those the caller may see (its tokens are its own).
+        numbered = list(enumerate(readable_imports(folder), start=1))[start : start + size + 1]
+        page, token = split_page(numbered, size, IMPORTS, _place(request), lambda n: n[0])
         return api.ListSecretImportsResponse(
-            secret_imports=[import_to_proto(i) for i in readable_imports(folder)]
+            secret_imports=[import_to_proto(i) for _, i in page], next_page_token=token
         )
 
     @translate_errors

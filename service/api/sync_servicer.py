@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC
 
@@ -26,14 +26,9 @@ from domain.rules import check_name, check_uuid
 from domain.sync_record import SyncRecord
 from domain.vault import VaultError
 from service.api import sync_convert as convert
+from service.api.connection_names import ConnectionNames
 from service.api.errors import to_status, translate_errors
-from service.api.paging import (
-    DEFAULT_PAGE_SIZE,
-    Position,
-    decode_page_token,
-    encode_page_token,
-    visible_page,
-)
+from service.api.paging import DEFAULT_PAGE_SIZE, page_token, read_page_token, visible_page
 from service.app import access
 from service.app.call_context import call_context
 from service.app.secret_syncs import SecretSyncs, Written
@@ -43,7 +38,7 @@ from service.views.progress import Progress
 from service.views.read_cache import ReadCache
 
 MAX_PAGE_SIZE = 500
-SYNC_LIST = "ListSecretSyncs"
+SYNCS = "secret_syncs"  # the list's name in its page tokens
 WATCH_POLL_SECONDS = 1.0
 log = logging.getLogger("secretsync.api")
 
@@ -58,14 +53,24 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         stopping: threading.Event,
         read_cache: ReadCache,
         planner: JobRunner,
+        connection_names: Callable[[str], str],
     ) -> None:
         self.planner = planner
+        self.connection_names = ConnectionNames(connection_names)
         self.app = app
         self.view = view
         self.progress = progress
         self.read_cache = read_cache
         self.write_wait_seconds = write_wait_seconds
         self.stopping = stopping
+
+    def _shown(self, record: SyncRecord) -> convert.pb.SecretSync:
+        shown = convert.sync_to_proto(record)
+        shown.connection.name = self.connection_names(shown.connection_id)
+        return shown
+
+    def _row(self, row: SyncRow) -> convert.pb.SecretSync:
+        return self._shown(row.to_record())
 
     # --- writes --------------------------------------------------------------
 
@@ -75,7 +80,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             written.position, self.write_wait_seconds
         ):
             log.warning("view is behind: position %s not yet projected", written.position)
-        return convert.sync_to_proto(SyncRecord.of(written.sync))
+        return self._shown(SyncRecord.of(written.sync))
 
     @translate_errors
     def CreateSecretSync(
@@ -134,7 +139,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                 f"the vault answered {error.code}: {error}", "VAULT_ERROR"
             ) from None
         return api.TriggerSecretSyncResponse(
-            secret_sync=convert.sync_to_proto(SyncRecord.of(sync)),
+            secret_sync=self._shown(SyncRecord.of(sync)),
             plan=[convert.plan_step(step) for step in plan.steps],
             blocking=plan.blocking,
         )
@@ -170,24 +175,24 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             if request.as_of_version < 1:
                 require([FieldViolation("as_of_version", "must be 1 or more")])
             sync = self.app.as_of(request.id, version=request.as_of_version)
-            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(SyncRecord.of(sync)))
+            return api.GetSecretSyncResponse(secret_sync=self._shown(SyncRecord.of(sync)))
         if as_of == "as_of_time":
             try:
                 moment = request.as_of_time.ToDatetime(tzinfo=UTC)
             except (ValueError, OverflowError):  # nanos out of range, or past year 9999
                 require([FieldViolation("as_of_time", "is not a valid timestamp")])
             sync = self.app.as_of(request.id, moment=moment)
-            return api.GetSecretSyncResponse(secret_sync=convert.sync_to_proto(SyncRecord.of(sync)))
+            return api.GetSecretSyncResponse(secret_sync=self._shown(SyncRecord.of(sync)))
         if request.id:
             return self._get_by_id(request.id)
         require(check_uuid("project_id", request.project_id) + check_name(request.name))
         row = self.view.find_row(request.project_id.lower(), request.name)
         missing = SecretSyncNotFound(
             f"no secret sync named {request.name!r} in project {request.project_id}"
-        )
+        ).about(resource_id=request.name, field="name")
         if row is None:
             raise missing
-        answer = api.GetSecretSyncResponse(secret_sync=_proto(row))
+        answer = api.GetSecretSyncResponse(secret_sync=self._row(row))
         _may_see(answer.secret_sync, missing)
         return answer
 
@@ -198,25 +203,29 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         if answer is None:
             row = self.view.get_row(key)
             if row is None:
-                raise SecretSyncNotFound(f"secret sync {sync_id} not found")
-            answer = api.GetSecretSyncResponse(secret_sync=_proto(row))
+                raise SecretSyncNotFound(f"secret sync {sync_id} not found").about(
+                resource_id=key, field="id"
+            )
+            answer = api.GetSecretSyncResponse(secret_sync=self._row(row))
             self.read_cache.put(key, generation, answer)
-        _may_see(answer.secret_sync, SecretSyncNotFound(f"secret sync {sync_id} not found"))
+        missing = SecretSyncNotFound(f"secret sync {sync_id} not found")
+        _may_see(answer.secret_sync, missing.about(resource_id=key, field="id"))
         return answer
 
     @translate_errors
     def ListSecretSyncs(
         self, request: api.ListSecretSyncsRequest, context: grpc.ServicerContext
     ) -> api.ListSecretSyncsResponse:
-        query, after = _list_query(request)
+        query = _list_query(request)
 
-        def fetch(after_name: Position | None, limit: int) -> list[convert.pb.SecretSync]:
-            batch = replace(query, after_name=str(after_name or ""), limit=limit)
-            return [_proto(row) for row in self.view.list_rows(batch)]
+        def fetch(after_name: str | None, limit: int) -> list[convert.pb.SecretSync]:
+            batch = replace(query, after_name=after_name or "", limit=limit)
+            return [self._row(row) for row in self.view.list_rows(batch)]
 
-        # A caller narrowed to environments or paths sees only its syncs, in full pages.
-        page, last = visible_page(fetch, _readable, query.limit, lambda s: s.name, after)
-        token = encode_page_token(SYNC_LIST, _filter_fields(query), last) if last else ""
+        # A caller narrowed to environments or paths sees only its syncs, in whole pages.
+        size = query.limit - 1
+        page, last = visible_page(fetch, _readable, size, lambda s: s.name, query.after_name)
+        token = page_token(SYNCS, _token_filters(query), last) if last is not None else ""
         return api.ListSecretSyncsResponse(secret_syncs=page, next_page_token=token)
 
     def WatchSecretSync(
@@ -226,10 +235,12 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
             require(check_uuid("id", request.id))
             sync_id = request.id.lower()
             row = self.view.get_row(sync_id)
-            missing = SecretSyncNotFound(f"secret sync {request.id} not found")
+            missing = SecretSyncNotFound(f"secret sync {request.id} not found").about(
+                resource_id=sync_id, field="id"
+            )
             if row is None:
                 raise missing
-            _may_see(_proto(row), missing)
+            _may_see(self._row(row), missing)
         except SecretSyncError as error:
             context.abort_with_status(to_status(error))
         return self._watch(sync_id, context)
@@ -257,7 +268,7 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                     yield api.WatchSecretSyncResponse(secret_sync=last, deleted=True)
                 return
             if row.version != seen_version:
-                seen_version, last = row.version, _proto(row)
+                seen_version, last = row.version, self._row(row)
                 _still_readable(last)
                 yield api.WatchSecretSyncResponse(secret_sync=last)
             elif last is not None:
@@ -281,11 +292,9 @@ def _readable(sync: convert.pb.SecretSync) -> bool:
     return access.may(READ, sync.project_id, sync.environment.slug, sync.folder.path)
 
 
-def _proto(row: SyncRow) -> convert.pb.SecretSync:
-    return convert.sync_to_proto(row.to_record())
 
 
-def _list_query(request: api.ListSecretSyncsRequest) -> tuple[SyncFilter, Position | None]:
+def _list_query(request: api.ListSecretSyncsRequest) -> SyncFilter:
     violations = check_uuid("project_id", request.project_id)
     if request.page_size < 0:
         violations.append(FieldViolation("page_size", "must not be negative"))
@@ -300,17 +309,21 @@ def _list_query(request: api.ListSecretSyncsRequest) -> tuple[SyncFilter, Positi
     size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     query = SyncFilter(
         project_id=request.project_id.lower(),
-        limit=size,
+        limit=size + 1,  # one more than the page tells whether another page follows
         connection_id=request.connection_id.lower(),
         environment=request.environment,
         sync_status=status,
     )
-    after = None
-    if request.page_token:
-        after = decode_page_token(request.page_token, SYNC_LIST, _filter_fields(query))
-    return query, after
+    after = read_page_token(request.page_token, SYNCS, _token_filters(query))
+    if after is not None:
+        query = SyncFilter(**{**query.__dict__, "after_name": after})
+    return query
 
 
-def _filter_fields(query: SyncFilter) -> list[str]:
-    """What a page token is bound to besides the caller: the filter, not the page size."""
-    return [query.project_id, query.connection_id, query.environment, query.sync_status]
+def _token_filters(query: SyncFilter) -> dict[str, str]:
+    return {
+        "project_id": query.project_id,
+        "connection_id": query.connection_id,
+        "environment": query.environment,
+        "sync_status": query.sync_status,
+    }

@@ -12,19 +12,13 @@ from hanzo.kms.secretsync.v1 import token_service_pb2_grpc as api_grpc
 from domain.errors import FieldViolation, InvalidArgument, require
 from domain.service_token import ServiceToken, ttl_of
 from service.api.errors import translate_errors
-from service.api.paging import (
-    BAD_TOKEN,
-    decode_page_token,
-    encode_page_token,
-    page_size,
-    split_page,
-)
+from service.api.paging import page_size, read_page_token, split_page
 from service.api.sync_convert import timestamp
 from service.app.call_context import call_context, mutation_context
 from service.app.service_tokens import ServiceTokens
 
 MAX_PAGE = 500
-LIST = "ListServiceTokens"
+TOKENS = "service_tokens"  # the list's name in its page tokens
 
 
 def token_to_proto(token: ServiceToken) -> pb.ServiceToken:
@@ -84,17 +78,17 @@ class TokenServicer(api_grpc.TokenServiceServicer):
         self, request: api.ListServiceTokensRequest, context: grpc.ServicerContext
     ) -> api.ListServiceTokensResponse:
         size = page_size(request.page_size, MAX_PAGE)
+        filters = {"include_revoked": request.include_revoked}
+        after = read_page_token(request.page_token, TOKENS, filters)
         found = self.tokens.list_tokens(request.include_revoked)
-        bound = [request.include_revoked]
-        if request.page_token:
-            after = decode_page_token(request.page_token, LIST, bound)
+        if after is not None:
             ids = [str(t.id) for t in found]
-            if after not in ids:  # revoked since, and not listed: where it was is unknown
-                raise InvalidArgument([FieldViolation("page_token", BAD_TOKEN)])
-            found = found[ids.index(str(after)) + 1 :]
-        page, token = split_page(
-            found[: size + 1], size, lambda t: encode_page_token(LIST, bound, str(t.id))
-        )
+            if after not in ids:  # revoked since, and revoked ones are not listed
+                raise InvalidArgument(
+                    [FieldViolation("page_token", "is not a token from a previous page")]
+                )
+            found = found[ids.index(after) + 1 :]
+        page, token = split_page(found[: size + 1], size, TOKENS, filters, lambda t: str(t.id))
         return api.ListServiceTokensResponse(
             service_tokens=[token_to_proto(t) for t in page], next_page_token=token
         )

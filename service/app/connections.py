@@ -188,10 +188,21 @@ class AzureConnections(Application[UUID]):
         except AggregateNotFoundError:
             connection = None
         if not isinstance(connection, AzureConnection) or connection.deleted:
-            raise NotFound(f"connection {connection_id} not found", "CONNECTION_NOT_FOUND")
-        missing = NotFound(f"connection {connection_id} not found", "CONNECTION_NOT_FOUND")
+            raise _missing(connection_id)
+        missing = _missing(connection_id)
         access.resource(access.CONNECTION, connection.project_id, None, None, missing)
         return connection
+
+    def name_of(self, connection_id: str) -> str:
+        """A connection's name, "" when it does not exist (any more). No access check:
+        for showing beside a sync the caller may already see, in the same project."""
+        try:
+            found: object = self.repository.get(UUID(connection_id))
+        except (AggregateNotFoundError, ValueError):
+            return ""
+        if isinstance(found, AzureConnection) and not found.deleted:
+            return str(found.name)
+        return ""
 
     def list_connections(
         self, project_id: str, after_name: str = "", limit: int = 50
@@ -316,3 +327,9 @@ class AzureConnections(Application[UUID]):
 
 def _is_loopback_url(url: str) -> bool:
     return is_loopback((urlsplit(url).hostname or "").lower())
+
+
+def _missing(connection_id: str) -> NotFound:
+    return NotFound(f"connection {connection_id} not found", "CONNECTION_NOT_FOUND").about(
+        resource_id=connection_id.lower(), field="connection_id"
+    )

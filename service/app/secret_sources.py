@@ -110,7 +110,9 @@ class SecretSources(Application[UUID]):
         except AggregateNotFoundError:
             project = None
         if not isinstance(project, Project):
-            raise NotFound(f"project {project_id} not found", "PROJECT_NOT_FOUND")
+            raise NotFound(f"project {project_id} not found", "PROJECT_NOT_FOUND").about(
+                resource_id=project_id, field=field
+            )
         return project
 
     @retried
@@ -138,7 +140,9 @@ class SecretSources(Application[UUID]):
         self.project(project_id).environment(environment)
         folder = self._folder_or_none(project_id, environment, path)
         if folder is None or folder.deleted:
-            raise NotFound(f"folder {environment}:{path} not found", "FOLDER_NOT_FOUND")
+            raise NotFound(f"folder {environment}:{path} not found", "FOLDER_NOT_FOUND").about(
+                resource_id=f"{environment}:{path}", field="path"
+            )
         return folder
 
     @retried
@@ -166,9 +170,16 @@ class SecretSources(Application[UUID]):
         self.save(parent, folder)
         return folder
 
-    def list_folders(self, project_id: str, environment: str, path: str) -> list[Folder]:
+    def list_folders(
+        self, project_id: str, environment: str, path: str, after: str = "", limit: int = -1
+    ) -> list[Folder]:
+        """The direct sub-folders by path, after `after`, at most `limit` (-1: all)."""
         parent = self.folder(project_id, environment, path or "/")
-        return [self.folder(project_id, environment, child) for child in parent.children]
+        children = sorted(child for child in parent.children if child > after)
+        return [
+            self.folder(project_id, environment, child)
+            for child in (children if limit < 0 else children[:limit])
+        ]
 
     @retried
     def delete_folder(self, project_id: str, environment: str, path: str, ctx: CallContext) -> int:
@@ -217,13 +228,22 @@ class SecretSources(Application[UUID]):
         return entry, folder.open_secret(key, self.cipher(self.project(project_id)), version)
 
     def list_secrets(
-        self, project_id: str, environment: str, path: str, include_values: bool
+        self,
+        project_id: str,
+        environment: str,
+        path: str,
+        include_values: bool,
+        after: str = "",
+        limit: int = -1,
     ) -> list[tuple[dict[str, Any], str]]:
+        """The folder's secrets by key, after `after`, at most `limit` (-1: all); only
+        those listed are decrypted."""
         folder = self.folder(project_id, environment, path)
         cipher = self.cipher(self.project(project_id)) if include_values else None
+        keys = sorted(key for key in folder.secrets if key > after)
         return [
-            (entry, folder.open_secret(key, cipher) if cipher else "")
-            for key, entry in sorted(folder.secrets.items())
+            (folder.secrets[key], folder.open_secret(key, cipher) if cipher else "")
+            for key in (keys if limit < 0 else keys[:limit])
         ]
 
     @retried

@@ -281,7 +281,9 @@ class SecretSyncs(Application[UUID]):
         except AggregateNotFoundError:
             sync = None
         if not isinstance(sync, SecretSync) or sync.deleted:
-            raise SecretSyncNotFound(f"secret sync {sync_id} did not exist then")
+            raise SecretSyncNotFound(f"secret sync {sync_id} did not exist then").about(
+                resource_id=sync_id, field="id"
+            )
         if version is not None and sync.version < version:
             require([FieldViolation("as_of_version", f"the sync has {sync.version} versions")])
         return sync
@@ -324,7 +326,7 @@ class SecretSyncs(Application[UUID]):
                 f"connection_id: connection {connection_id} does not exist in project "
                 f"{project_id}",
                 "CONNECTION_NOT_FOUND",
-            )
+            ).about(resource_id=connection_id, field="connection_id")
         self.connections.check_reach(connection, vault_base_url)
 
     # --- job leases: the worker's bookkeeping, apart from the sync -----------------
@@ -373,11 +375,11 @@ class SecretSyncs(Application[UUID]):
         try:
             sync = self.repository.get(UUID(sync_id))
         except AggregateNotFoundError:
-            raise SecretSyncNotFound(f"secret sync {sync_id} not found") from None
+            raise _missing(sync_id) from None
         if not isinstance(sync, SecretSync):
-            raise SecretSyncNotFound(f"secret sync {sync_id} not found")
+            raise _missing(sync_id)
         sync.ensure_live()
-        missing = SecretSyncNotFound(f"secret sync {sync_id} not found")
+        missing = _missing(sync_id)
         access.resource(access.SYNC, sync.project_id, sync.environment, sync.secret_path, missing)
         return sync
 
@@ -386,7 +388,7 @@ class SecretSyncs(Application[UUID]):
         if etag and etag != sync.etag:
             raise EtagMismatch(
                 f"secret sync {sync_id} changed since it was read (etag {echo(etag)} is stale)"
-            )
+            ).about(resource_id=sync_id, field="etag")
         return sync
 
     def _claim(self, project_id: str, name: str) -> NameClaim:
@@ -405,7 +407,7 @@ class SecretSyncs(Application[UUID]):
         except NameTaken:
             raise NameTaken(
                 f"the name {sync.name!r} is taken in project {sync.project_id}"
-            ) from None
+            ).about("secret_sync", claim.name, "name") from None
 
     def _save(self, *aggregates: Any) -> int:
         try:
@@ -437,3 +439,9 @@ def _field_of(violation: FieldViolation) -> str:
         "sync_options.initial_sync_behavior": "initial_sync_behavior",
         "sync_options.key_schema": "key_schema",
     }.get(violation.field, violation.field)
+
+
+def _missing(sync_id: str) -> SecretSyncNotFound:
+    return SecretSyncNotFound(f"secret sync {sync_id} not found").about(
+        resource_id=sync_id.lower(), field="id"
+    )

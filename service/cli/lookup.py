@@ -7,6 +7,7 @@ is reported here, with the name, rather than as an opaque "not a UUID" from the 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from hanzo.kms.secretsync.v1 import azure_connection_service_pb2 as connection_api
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as source_api
@@ -24,6 +25,17 @@ def is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def every_page(client: Client, rpc: Any, request: Any, field: str) -> list[Any]:
+    """Every item of a paged list: `field` of each page, following next_page_token."""
+    items: list[Any] = []
+    while True:
+        page = client.call(rpc, request)
+        items += getattr(page, field)
+        if not page.next_page_token:
+            return items
+        request.page_token = page.next_page_token
 
 
 def project_id(client: Client, project: str) -> str:

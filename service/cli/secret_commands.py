@@ -69,7 +69,8 @@ def secret_list(args: argparse.Namespace, client: Client) -> int:
         path=args.path,
         include_values=False,
     )
-    secrets = [_without_value(s) for s in client.call(client.sources.ListSecrets, request).secrets]
+    listed = lookup.every_page(client, client.sources.ListSecrets, request, "secrets")
+    secrets = [_without_value(s) for s in listed]
     if args.output == "json":
         print_json({"secrets": secrets})
     else:

@@ -119,7 +119,9 @@ def env_create(args: argparse.Namespace, client: Client) -> int:
 
 def env_list(args: argparse.Namespace, client: Client) -> int:
     request = source_api.ListEnvironmentsRequest(project_id=lookup.project_id(client, args.project))
-    environments = client.call(client.sources.ListEnvironments, request).environments
+    environments = lookup.every_page(
+        client, client.sources.ListEnvironments, request, "environments"
+    )
     if args.output == "json":
         print_json({"environments": list(environments)})
     else:
@@ -143,7 +145,7 @@ def folder_list(args: argparse.Namespace, client: Client) -> int:
     request = source_api.ListFoldersRequest(
         project_id=lookup.project_id(client, args.project), environment=args.env, path=args.path
     )
-    folders = client.call(client.sources.ListFolders, request).folders
+    folders = lookup.every_page(client, client.sources.ListFolders, request, "folders")
     if args.output == "json":
         print_json({"folders": list(folders)})
     else:

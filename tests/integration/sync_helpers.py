@@ -39,8 +39,10 @@ class Failure:
     message: str
     reason: str = ""
     domain: str = ""
-    fields: list[str] = field(default_factory=list)
-    descriptions: dict[str, str] = field(default_factory=dict)
+    fields: list[str] = field(default_factory=list)  # each bad field once
+    descriptions: dict[str, str] = field(default_factory=dict)  # its rules, "; "-joined
+    violations: list[tuple[str, str]] = field(default_factory=list)  # as sent
+    metadata: dict[str, str] = field(default_factory=dict)  # ErrorInfo.metadata
     detail_types: list[str] = field(default_factory=list)
 
 
@@ -55,12 +57,17 @@ def decode(error: grpc.RpcError) -> Failure:
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
             failure.reason, failure.domain = info.reason, info.domain
+            failure.metadata = dict(info.metadata)
         elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             for violation in bad.field_violations:
-                failure.fields.append(violation.field)
-                failure.descriptions[violation.field] = violation.description
+                failure.violations.append((violation.field, violation.description))
+                if violation.field in failure.descriptions:  # a field breaking several rules
+                    failure.descriptions[violation.field] += "; " + violation.description
+                else:
+                    failure.fields.append(violation.field)
+                    failure.descriptions[violation.field] = violation.description
     return failure
 
 

@@ -53,7 +53,8 @@ def test_create_read_update_request_jobs_and_delete(server, stub):
     )
     assert created.is_enabled and created.version > 0 and created.etag
     assert created.connection_id == request.connection_id
-    assert created.connection == pb.ConnectionSummary(app="azure", id=request.connection_id)
+    assert (created.connection.app, created.connection.id) == ("azure", request.connection_id)
+    assert created.connection.name.startswith("c-")  # new_project's connection, by name
     assert created.destination == "azure-key-vault"
     assert created.destination_config == request.destination_config
     assert created.sync_options == request.sync_options

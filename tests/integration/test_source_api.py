@@ -55,7 +55,7 @@ def rich(error: grpc.RpcError) -> Rich:
         elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            fields += [v.field for v in bad.field_violations]
+            fields += [v.field for v in bad.field_violations if v.field not in fields]
     raw = b"".join(v for k, v in (error.trailing_metadata() or ()) if k == DETAILS_KEY)
     return Rich(error.code(), error.details() or "", reason, fields, raw)
 

@@ -72,8 +72,12 @@ def make_settings(**overrides: object) -> SyncSettings:
 
 
 def only(violations: list[FieldViolation]) -> FieldViolation:
-    assert len(violations) == 1, violations
-    return violations[0]
+    """The violations of a value that breaks rules of one field: every rule it breaks is
+    reported (once each), so they are joined into one for the assertions."""
+    assert violations and len({v.field for v in violations}) == 1, violations
+    descriptions = [v.description for v in violations]
+    assert len(descriptions) == len(set(descriptions)), violations
+    return FieldViolation(violations[0].field, "; ".join(descriptions))
 
 
 # --- name ---------------------------------------------------------------------
@@ -301,7 +305,7 @@ def test_secret_path_property_normalised_output_is_a_fixed_point(path):
     out, violations = normalise_secret_path(path)
     if violations:
         assert out == path
-        assert [v.field for v in violations] == [SECRET_PATH]
+        assert {v.field for v in violations} == {SECRET_PATH}
         return
     assert normalise_secret_path(out) == (out, [])
     assert out.startswith("/")
@@ -462,7 +466,7 @@ def test_vault_url_property_accepted_urls_normalise_to_a_fixed_point(url):
     out, violations = normalise_vault_base_url(url)
     if violations:
         assert out == url
-        assert [v.field for v in violations] == [VAULT_BASE_URL]
+        assert {v.field for v in violations} == {VAULT_BASE_URL}
         return
     assert NORMAL_VAULT_URL.fullmatch(out), out
     assert out == "https://" + (urlsplit(url).hostname or "").lower()
@@ -564,7 +568,7 @@ def test_key_schema_rejects_trailing_newline():
 def test_key_schema_property_accepted_schemas_hold_the_placeholders_once(schema):
     violations = check_key_schema(schema)
     assert all(v.field == KEY_SCHEMA for v in violations)
-    assert len(violations) <= 1
+    assert len(violations) == len({v.description for v in violations})
     if not violations and schema:
         assert schema.count("{{secretKey}}") == 1
         assert schema.count("{{environment}}") <= 1
@@ -608,7 +612,7 @@ def test_check_settings_accepts_and_normalises_valid_settings():
     assert given_settings.secret_path == "/my-secrets/"
 
 
-def test_check_settings_lists_every_bad_field_once():
+def test_check_settings_lists_every_bad_field_and_every_rule_it_breaks():
     bad = make_settings(
         name="Bad Name",
         description="x" * 300,
@@ -620,10 +624,15 @@ def test_check_settings_lists_every_bad_field_once():
         key_schema="no-placeholder",
     )
     normalised, violations = check_settings(bad)
-    assert sorted(v.field for v in violations) == sorted(KNOWN_FIELDS)
-    by_field = {v.field: v.description for v in violations}
-    assert by_field[INITIAL_SYNC_BEHAVIOR] == "must be set"
-    assert "https" in by_field[VAULT_BASE_URL]
+    assert {v.field for v in violations} == set(KNOWN_FIELDS)
+    by_field: dict[str, list[str]] = {}
+    for v in violations:
+        by_field.setdefault(v.field, []).append(v.description)
+    assert by_field[INITIAL_SYNC_BEHAVIOR] == ["must be set"]
+    assert by_field[VAULT_BASE_URL] == [  # http, and not a Key Vault host: both said
+        "must use https",
+        "host must end with one of " + ", ".join(rules.KEY_VAULT_SUFFIXES),
+    ]
     # Unnormalisable values come back as given.
     assert normalised.secret_path == "relative"
     assert normalised.vault_base_url == "http://example.com"
@@ -636,7 +645,7 @@ def test_check_settings_lists_every_bad_field_once():
 
 def test_check_settings_passes_the_loopback_permission_on():
     local = make_settings(vault_base_url="https://localhost:8443/")
-    assert [v.field for v in check_settings(local)[1]] == [VAULT_BASE_URL]
+    assert {v.field for v in check_settings(local)[1]} == {VAULT_BASE_URL}
     normalised, violations = check_settings(local, allow_loopback_vaults=True)
     assert violations == []
     assert normalised.vault_base_url == "https://localhost:8443"
@@ -675,8 +684,8 @@ def test_check_settings_property_never_raises_and_names_known_fields(given_setti
         assert isinstance(violation, FieldViolation)
         assert violation.field in KNOWN_FIELDS
         assert isinstance(violation.description, str) and violation.description
-    fields = [v.field for v in violations]
-    assert len(fields) == len(set(fields)), "each field is reported at most once"
+    said = [(v.field, v.description) for v in violations]
+    assert len(said) == len(set(said)), "each rule a field breaks is reported once"
     # Fields that need no normalising come back unchanged.
     assert normalised.name == given_settings.name
     assert normalised.key_schema == given_settings.key_schema
@@ -708,3 +717,22 @@ def test_environment_property_valid_slugs_never_violate(slug, separator):
     slug = slug.replace("-", separator)
     assert (check_environment(slug) == []) == (len(slug) <= rules.MAX_ENVIRONMENT)
 
+
+
+def test_a_key_schema_breaking_two_rules_names_both():
+    violations = check_key_schema("x" * 300 + "{{environment}}{{environment}}")
+    assert [v.description for v in violations] == [
+        f"must be at most {rules.MAX_KEY_SCHEMA} characters",
+        "must contain {{secretKey}} exactly once",
+        "may contain {{environment}} at most once",
+    ]
+    assert {v.field for v in violations} == {KEY_SCHEMA}
+
+
+def test_a_path_breaking_several_rules_names_each():
+    _, violations = normalise_secret_path("a/../b c")
+    assert [v.description for v in violations] == [
+        "must be absolute (start with '/')",
+        "must not contain empty, '.' or '..' segments",
+        "folder names are 1-64 letters, digits, '_' or '-'",
+    ]

@@ -9,6 +9,7 @@ import type { AzureConnectionServiceClient } from "./generated/hanzo/kms/secrets
 import type { SecretSourceServiceClient } from "./generated/hanzo/kms/secretsync/v1/SecretSourceService";
 import type { SecretSync__Output } from "./generated/hanzo/kms/secretsync/v1/SecretSync";
 import type { SecretSyncServiceClient } from "./generated/hanzo/kms/secretsync/v1/SecretSyncService";
+import type { TokenServiceClient } from "./generated/hanzo/kms/secretsync/v1/TokenService";
 import { loadContract } from "./load";
 
 /**
@@ -47,11 +48,23 @@ export function promiseClient<C extends grpc.Client>(client: C): PromiseClient<C
   return wrapped as PromiseClient<C>;
 }
 
+/** TLS to the service (docs/tls.md): PEM contents, not paths. */
+export interface TlsOptions {
+  /** CA certificates the server's certificate must chain to (default: the system's). */
+  ca?: Buffer;
+  /** A client certificate chain and its key, for mutual TLS. */
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 export interface ConnectOptions {
   /**
-   * Default: insecure (plain-text HTTP/2), which the service accepts only on loopback in
-   * development mode; elsewhere pass `grpc.credentials.createSsl(ca, key, cert)`.
+   * TLS, as the service serves outside development mode. Without `tls` or `credentials`
+   * the channel is insecure (plain-text HTTP/2), which the service accepts only on
+   * loopback in development mode.
    */
+  tls?: TlsOptions;
+  /** Channel credentials of your own; wins over `tls`. */
   credentials?: grpc.ChannelCredentials;
   /**
    * A service token (`sst_...`) or a JWT, sent as `authorization: Bearer <token>` on
@@ -67,30 +80,39 @@ export interface SecretSyncClients {
   sources: PromiseClient<SecretSourceServiceClient>;
   connections: PromiseClient<AzureConnectionServiceClient>;
   audit: PromiseClient<AuditServiceClient>;
+  /** Service tokens: create (answered once), list, revoke; admin only (docs/auth.md). */
+  tokens: PromiseClient<TokenServiceClient>;
   /** The google.rpc details of a failed call (undefined for other errors). */
   richError(error: unknown): RichError | undefined;
   close(): void;
 }
 
-/** Clients of SecretSyncService, SecretSourceService, AzureConnectionService and AuditService. */
+/** Clients of SecretSyncService, SecretSourceService, AzureConnectionService, AuditService and TokenService. */
 export function connect(target: string, options: ConnectOptions = {}): SecretSyncClients {
   const { contract, definition } = loadContract(options.protoDir);
   const v1 = contract.hanzo.kms.secretsync.v1;
-  const credentials = options.credentials ?? grpc.credentials.createInsecure();
+  const credentials = options.credentials ?? channelCredentials(options.tls);
   const interceptors = options.token ? [bearer(options.token)] : [];
   const syncs = new v1.SecretSyncService(target, credentials, { interceptors });
   const shared = { channelOverride: syncs.getChannel(), interceptors }; // one connection for all
   const sources = new v1.SecretSourceService(target, credentials, shared);
   const connections = new v1.AzureConnectionService(target, credentials, shared);
   const audit = new v1.AuditService(target, credentials, shared);
+  const tokens = new v1.TokenService(target, credentials, shared);
   return {
     syncs: promiseClient(syncs),
     sources: promiseClient(sources),
     connections: promiseClient(connections),
     audit: promiseClient(audit),
+    tokens: promiseClient(tokens),
     richError: (error) => decodeRichError(error, definition),
     close: () => syncs.close(),
   };
+}
+
+function channelCredentials(tls: TlsOptions | undefined): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
 }
 
 /**

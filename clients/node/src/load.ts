@@ -11,6 +11,7 @@ import type { ProtoGrpcType as DetailsGrpc } from "./generated/error_details";
 import type { ProtoGrpcType as SourceGrpc } from "./generated/secret_source_service";
 import type { ProtoGrpcType as SyncGrpc } from "./generated/secret_sync_service";
 import type { ProtoGrpcType as StatusGrpc } from "./generated/status";
+import type { ProtoGrpcType as TokenGrpc } from "./generated/token_service";
 
 /** The package's root directory: this file runs as dist/src/load.js. */
 export const PACKAGE_ROOT = path.resolve(__dirname, "..", "..");
@@ -21,6 +22,8 @@ export const PROTO_FILES = [
   "hanzo/kms/secretsync/v1/secret_source_service.proto",
   "hanzo/kms/secretsync/v1/azure_connection_service.proto",
   "hanzo/kms/secretsync/v1/audit_service.proto",
+  "hanzo/kms/secretsync/v1/token_service.proto",
+  "hanzo/kms/secretsync/v1/error_reason.proto",
   "google/rpc/status.proto",
   "google/rpc/error_details.proto",
 ];
@@ -39,7 +42,13 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 /** Everything the files declare, typed by proto-loader-gen-types. */
-export type Contract = SyncGrpc & SourceGrpc & ConnectionGrpc & AuditGrpc & StatusGrpc & DetailsGrpc;
+export type Contract = SyncGrpc &
+  SourceGrpc &
+  ConnectionGrpc &
+  AuditGrpc &
+  TokenGrpc &
+  StatusGrpc &
+  DetailsGrpc;
 
 export interface LoadedContract {
   contract: Contract;

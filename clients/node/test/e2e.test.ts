@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { connect, JobStatus, type SecretSyncClients, watchUntil } from "../src";
+import { connect, ErrorReason, JobStatus, type SecretSyncClients, watchUntil } from "../src";
 import { eventually, type Stack, startStack, vaultValue } from "./harness";
 
 const VALUE = `s3cret-from-node-${randomUUID()}`;
@@ -30,7 +30,7 @@ describe("the Node client against the service and the Key Vault emulator", { tim
 
   before(async () => {
     stack = await startStack();
-    kms = connect(stack.target, { token: stack.token });
+    kms = connect(stack.target, { token: stack.token, tls: { ca: stack.ca } });
     await eventually(() => kms.sources.ListProjects({}, { deadline: Date.now() + 2000 }));
   });
 
@@ -104,7 +104,7 @@ describe("the Node client against the service and the Key Vault emulator", { tim
 
   it("is refused without a token, and with a made-up one", async () => {
     for (const token of [undefined, "sst_00000000000000000000000000000000_not-a-token"]) {
-      const stranger = connect(stack.target, { token });
+      const stranger = connect(stack.target, { token, tls: { ca: stack.ca } });
       try {
         const refused = stranger.richError(await failure(stranger.sources.ListProjects({})));
         assert.equal(refused?.code, grpc.status.UNAUTHENTICATED);
@@ -131,7 +131,8 @@ describe("the Node client against the service and the Key Vault emulator", { tim
     assert.equal(rich?.code, grpc.status.INVALID_ARGUMENT);
     assert.equal(rich?.errorInfo?.reason, "INVALID_ARGUMENT");
     assert.equal(rich?.errorInfo?.domain, "secretsync.kms.hanzo.ai");
-    const fields = rich?.badRequest?.field_violations.map((v) => v.field).sort();
+    // Every rule a field breaks is one violation: the vault URL breaks three here.
+    const fields = [...new Set(rich?.badRequest?.field_violations.map((v) => v.field))].sort();
     assert.deepEqual(fields, [
       "destination_config.vault_base_url",
       "name",
@@ -143,6 +144,7 @@ describe("the Node client against the service and the Key Vault emulator", { tim
     assert.equal(missing?.code, grpc.status.NOT_FOUND);
     assert.equal(missing?.errorInfo?.reason, "SECRET_SYNC_NOT_FOUND");
     assert.equal(missing?.badRequest, undefined);
+    assert.equal(missing?.errorInfo?.metadata.resource_type, "secret_sync"); // which resource
   });
 
   it("reads the audit trail: the sync's life and the secret written, never its value", async () => {
@@ -166,5 +168,44 @@ describe("the Node client against the service and the Key Vault emulator", { tim
     const written = await listed({ event_types: ["secret.set"] }, "secret.set");
     assert.deepEqual(written[0].summary?.secret_keys, ["DB_PASSWORD"]);
     assert.ok(!JSON.stringify([...trail, ...written]).includes(VALUE));
+  });
+
+  it("speaks TLS only: a plaintext channel to the service gets no answer", async () => {
+    const plain = connect(stack.target, { token: stack.token });
+    try {
+      const refused = await failure(plain.sources.ListProjects({}, { deadline: Date.now() + 3000 }));
+      assert.ok(refused instanceof Error && "code" in refused);
+      assert.notEqual((refused as grpc.ServiceError).code, grpc.status.OK);
+    } finally {
+      plain.close();
+    }
+  });
+
+  it("makes, lists and revokes a service token, which then is refused", async () => {
+    const { service_token, token } = await kms.tokens.CreateServiceToken({
+      name: "node-reader",
+      principal: "node-reader",
+      grants: [{ project_id: projectId, actions: ["read"] }],
+    });
+    assert.ok(token.startsWith("sst_"));
+    const { service_tokens } = await kms.tokens.ListServiceTokens({});
+    const listed = service_tokens.find((t) => t.id === service_token?.id);
+    assert.equal(listed?.principal, "node-reader");
+    assert.ok(!JSON.stringify(service_tokens).includes(token)); // never the token itself
+
+    const reader = connect(stack.target, { token, tls: { ca: stack.ca } });
+    try {
+      const { secrets } = await reader.sources.ListSecrets({ project_id: projectId, environment: "dev", path: "/app" });
+      assert.deepEqual(secrets.map((s) => s.key), ["DB_PASSWORD"]);
+      await kms.tokens.RevokeServiceToken({ id: service_token!.id });
+      const revoked = await eventually(async () => {
+        const rich = reader.richError(await failure(reader.sources.ListProjects({})));
+        if (rich?.errorInfo?.reason !== ErrorReason.TOKEN_REVOKED) throw new Error("not revoked yet");
+        return rich;
+      }, 10);
+      assert.equal(revoked.code, grpc.status.UNAUTHENTICATED);
+    } finally {
+      reader.close();
+    }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * What the client test talks to, as real processes from the repository's venv: the Key
  * Vault emulator (TLS with its own CA, token endpoint) and the service in development
- * mode on a fresh SQLite store, trusting the emulator's CA.
+ * mode on a fresh SQLite store, trusting the emulator's CA and serving TLS with the
+ * emulator's server certificate (issued for 127.0.0.1 by that CA, which the client trusts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -30,6 +31,7 @@ export interface Stack {
   target: string; // host:port of the service
   emulator: Emulator;
   token: string; // an admin service token: the service runs with authentication on
+  ca: Buffer; // the CA of the service's TLS certificate
   stop(): Promise<void>;
 }
 
@@ -56,9 +58,12 @@ export async function startStack(): Promise<Stack> {
       SECRET_SYNC_CA_BUNDLE: emulator.ca_path,
       SECRET_SYNC_LOG_LEVEL: "WARNING",
       SECRET_SYNC_METRICS_LISTEN: "off", // its fixed default port may be taken by another run
+      SECRET_SYNC_TLS_CERT_FILE: path.join(dir, "server.pem"),
+      SECRET_SYNC_TLS_KEY_FILE: path.join(dir, "server.key"),
     });
     children.push(service);
-    return { target: `127.0.0.1:${port}`, emulator, token, stop };
+    const ca = readFileSync(emulator.ca_path);
+    return { target: `127.0.0.1:${port}`, emulator, token, ca, stop };
   } catch (error) {
     await stop();
     throw error;
