@@ -87,6 +87,12 @@ class World:
                                                                  value="v")),
                 metadata=self.admin,
             )
+        # A second secret where the caller reads: ListSecrets has two pages.
+        sources.SetSecret(
+            sapi.SetSecretRequest(project_id=mine, environment="dev", path="/app",
+                                  secret=spb.Secret(key="K2", value="v")),
+            metadata=self.admin,
+        )
         # /app/db (which the caller reads) imports a folder it may not: not shown either.
         sources.CreateSecretImport(
             sapi.CreateSecretImportRequest(
