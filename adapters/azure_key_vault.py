@@ -23,9 +23,9 @@ from azure.core.exceptions import (
 )
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
-from adapters.pacing import VaultPacer, backoff
+from adapters.pacing import Pacer, VaultPacer, backoff
 from domain.plan import VaultSecret
-from domain.vault import VaultError
+from domain.vault import BEING_DELETED, VaultError
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 6
@@ -58,7 +58,7 @@ class AzureKeyVault:
         vault_url: str,
         credential: TokenCredential,
         *,
-        pacer: VaultPacer | None = None,
+        pacer: Pacer | None = None,
         connection_verify: str | bool = True,
         verify_challenge_resource: bool = True,
         sleep: Callable[[float], None] = time.sleep,
@@ -73,7 +73,7 @@ class AzureKeyVault:
             # A redirect would carry the vault token to whatever host it names.
             permit_redirects=False,
         )
-        self._pacer = pacer or VaultPacer()
+        self._pacer: Pacer = pacer or VaultPacer()
         self._sleep = sleep
         self._lock = threading.Lock()
         self.requests = 0
@@ -108,8 +108,19 @@ class AzureKeyVault:
         self._call("delete", True, lambda: self._client.begin_delete_secret(name))
 
     def recover_secret(self, name: str) -> None:
-        self._call("recover", True, lambda: self._client.begin_recover_deleted_secret(name))
         deadline = time.monotonic() + RECOVER_WAIT_SECONDS
+        delay = 0.1
+        while True:  # a deletion still in progress must finish before a recovery
+            try:
+                self._call(
+                    "recover", True, lambda: self._client.begin_recover_deleted_secret(name)
+                )
+                break
+            except VaultError as error:
+                if error.inner != BEING_DELETED or time.monotonic() >= deadline:
+                    raise
+            self._sleep(delay)
+            delay = min(delay * 2, 2.0)
         delay = 0.1
         while time.monotonic() < deadline:  # recovery is asynchronous in Key Vault
             try:
@@ -144,6 +155,16 @@ class AzureKeyVault:
                     self.throttled += error.status == 429
                 self._sleep(backoff(attempt, _retry_after(raw)))
                 continue
+            except ValueError as raw:  # the SDK's challenge-resource check refused
+                if "challenge resource" not in str(raw):
+                    raise
+                _on_request(name, "refused", False, paced)
+                raise VaultError(
+                    "ChallengeResourceMismatch",
+                    "the vault's authentication challenge names another cloud's resource "
+                    "than the vault URL's domain: check that the URL's suffix matches the "
+                    "vault's cloud",
+                ) from None
             _on_request(name, "ok", False, paced)
             return result
         raise AssertionError("unreachable")
@@ -193,4 +214,5 @@ def _vault_secret(properties: SecretProperties) -> VaultSecret:
         updated=_unix(properties.updated_on),
         tags=dict(properties.tags or {}),
         content_type=properties.content_type,
+        managed=bool(properties.managed),
     )

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -54,8 +54,15 @@ class SlidingWindow:
             self._sleep(max(wait, 0.001))
 
 
+class Pacer(Protocol):
+    def before(self, is_write: bool) -> None:
+        """Wait until one more request (a write: a set) fits the vault's limits."""
+        ...
+
+
 class VaultPacer:
-    """One per vault: every request takes a transaction slot, writes a set slot too."""
+    """One per vault and process: every request takes a transaction slot, writes a set
+    slot too. Replicas share a vault's budget through adapters/vault_budget.py."""
 
     def __init__(
         self,

@@ -44,7 +44,10 @@ def readable(listing: list[VaultSecret], target: SyncTarget) -> list[VaultSecret
     return [
         s
         for s in listing
-        if s.enabled and matcher.matches(s.name) and s.owner in ("", target.sync_id)
+        if s.enabled
+        and not s.managed  # a certificate's secret (its private key) is not a source secret
+        and matcher.matches(s.name)
+        and s.owner in ("", target.sync_id)
     ]
 
 

@@ -3,9 +3,11 @@
 Pure: no I/O, no values in the plan. Rules, in the order they apply:
 - Keys whose names collide after `_`→`-` or differ only by case block the whole
   sync before anything is written; the plan names them.
-- A key whose name is invalid for Key Vault, whose value is too large, or that
-  could not be resolved fails on its own; the other keys go on.
-- Disabled vault secrets are never read, overwritten or deleted.
+- A key whose name is invalid for Key Vault, whose value is too large (Key Vault
+  counts 25 KB of UTF-8 bytes), or that could not be resolved fails on its own; the
+  other keys go on.
+- Disabled vault secrets are never read, overwritten or deleted; nor are secrets that
+  back a certificate (`managed`: the secrets API refuses to write or delete them).
 - A secret tagged as owned by another sync is never touched (reported as overlap).
 - Names outside the key schema are never touched.
 - Deletion: never with deletion disabled; otherwise only secrets this sync owns
@@ -29,7 +31,9 @@ from domain.options import InitialSyncBehavior
 
 OWNER_TAG = "hanzo-kms-sync-id"
 DISABLED = "disabled in the vault"  # how a reason that must be reported begins
-MAX_VALUE_CHARS = 25_600
+CERTIFICATE = "backs a certificate"  # likewise
+REPORTED = (DISABLED, CERTIFICATE)  # secrets left alone that the job message names
+MAX_VALUE_BYTES = 25 * 1024  # Key Vault's 25 KB limit counts the value's UTF-8 bytes
 
 
 class Action(StrEnum):
@@ -54,6 +58,7 @@ class VaultSecret:
     updated: int | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    managed: bool = False  # backs a certificate: Key Vault manages it
 
     @property
     def owner(self) -> str:
@@ -102,6 +107,17 @@ class Plan:
 
     def of(self, *actions: Action) -> list[Step]:
         return [s for s in self.steps if s.action in actions]
+
+
+def too_large(value: str) -> bool:
+    return len(value.encode("utf-8")) > MAX_VALUE_BYTES
+
+
+def too_large_reason(value: str) -> str:
+    return (
+        f"value is {len(value.encode('utf-8'))} bytes, more than Key Vault's limit of "
+        f"{MAX_VALUE_BYTES} bytes"
+    )
 
 
 def plan_sync(
@@ -165,9 +181,8 @@ def _names(
         if not is_valid_vault_name(name):
             why = f"{name!r} is not a valid Key Vault name (1-127 letters, digits and '-')"
             plan.steps.append(Step(Action.FAIL, name, key, why))
-        elif len(source[key]) > MAX_VALUE_CHARS:
-            why = f"value is longer than {MAX_VALUE_CHARS} characters"
-            plan.steps.append(Step(Action.FAIL, name, key, why))
+        elif too_large(source[key]):
+            plan.steps.append(Step(Action.FAIL, name, key, too_large_reason(source[key])))
         else:
             writable[lower] = (name, key)
     return writable, sorted(blocking)
@@ -185,6 +200,8 @@ def _plan_key(
 ) -> Step:
     if secret is None:
         return Step(Action.CREATE, name, key, "not in the vault")
+    if secret.managed:
+        return Step(Action.LEAVE, secret.name, key, f"{CERTIFICATE}: never read or written")
     if not secret.enabled:
         return Step(Action.LEAVE, secret.name, key, f"{DISABLED}: never read or written")
     if secret.owner and secret.owner != target.sync_id:
@@ -209,6 +226,8 @@ def _plan_vault_only(
     name = secret.name
     if not matcher.matches(name):
         return Step(Action.LEAVE, name, "", "outside the key schema")
+    if secret.managed:
+        return Step(Action.LEAVE, name, "", f"{CERTIFICATE}: never deleted")
     if secret.owner and secret.owner != target.sync_id:
         plan.overlaps.append(name)
         return Step(Action.LEAVE, name, "", f"owned by another sync ({secret.owner})")

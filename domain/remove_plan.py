@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from domain.plan import Action, ManagedKey, Plan, Step, VaultSecret
+from domain.plan import CERTIFICATE, Action, ManagedKey, Plan, Step, VaultSecret
 
 
 def plan_remove(
@@ -25,6 +25,8 @@ def plan_remove(
         elif secret.owner and secret.owner != sync_id:
             plan.overlaps.append(secret.name)
             step = Step(Action.LEAVE, secret.name, entry.key, f"now owned by {secret.owner}")
+        elif secret.managed:
+            step = Step(Action.LEAVE, secret.name, entry.key, f"{CERTIFICATE}: never deleted")
         elif not secret.enabled:
             why = "disabled in the vault: never deleted"
             step = Step(Action.LEAVE, secret.name, entry.key, why)

@@ -9,6 +9,8 @@
 - With `readable` (what the sync's owner may read, domain/sync_owner.py), a key that
   comes from, or references, a folder it may not read is a problem too
   (OWNER_CANNOT_READ): its value is never expanded, so it can never be pushed.
+- A value that resolves to more than Key Vault's 25 KB (UTF-8 bytes) is a problem
+  of its key too: no sync could push it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from domain.errors import FailedPrecondition
+from domain.plan import too_large, too_large_reason
 from domain.references import MAX_DEPTH, REFERENCE_RE, parse
 
 Place = tuple[str, str]  # (environment, path)
@@ -99,9 +102,14 @@ def resolve(
     resolution = Resolution()
     for key, origin in sorted(sources.origins((environment, path)).items()):
         try:
-            resolution.values[key] = _expand((*origin, key), sources, (), readable)
+            value = _expand((*origin, key), sources, (), readable)
         except ReferenceProblem as problem:
             resolution.problems[key] = str(problem)
+            continue
+        if too_large(value):
+            resolution.problems[key] = too_large_reason(value)
+        else:
+            resolution.values[key] = value
     return resolution
 
 

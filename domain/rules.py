@@ -52,6 +52,12 @@ SECRET_PATH = "secret_path"
 VAULT_BASE_URL = "destination_config.vault_base_url"
 INITIAL_SYNC_BEHAVIOR = "sync_options.initial_sync_behavior"
 KEY_SCHEMA = "sync_options.key_schema"
+REFRESH_INTERVAL = "sync_options.refresh_interval_seconds"
+# Drift repair: at most every minute (each run lists the whole vault), at least weekly;
+# a development server accepts short intervals, for trying it out and for tests.
+MIN_REFRESH_SECONDS = 60
+MIN_REFRESH_SECONDS_DEVELOPMENT = 2
+MAX_REFRESH_SECONDS = 7 * 86_400
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class SyncSettings:
     initial_sync_behavior: InitialSyncBehavior | None
     key_schema: str
     disable_secret_deletion: bool
+    refresh_interval_seconds: int = 0  # drift repair: 0 is off
 
 
 def check_settings(
@@ -88,6 +95,9 @@ def check_settings(
     if settings.initial_sync_behavior is None:
         found.append(FieldViolation(INITIAL_SYNC_BEHAVIOR, "must be set"))
     found += check_key_schema(settings.key_schema, settings.environment)
+    found += check_refresh_interval(
+        settings.refresh_interval_seconds, development=allow_loopback_vaults
+    )
     normalised = replace(
         settings,
         secret_path=path,
@@ -95,6 +105,18 @@ def check_settings(
         connection_id=settings.connection_id.lower(),
     )
     return normalised, found
+
+
+def check_refresh_interval(seconds: int, *, development: bool = False) -> list[FieldViolation]:
+    """0 (off), or within the bounds (shorter ones in development mode)."""
+    low = MIN_REFRESH_SECONDS_DEVELOPMENT if development else MIN_REFRESH_SECONDS
+    if seconds == 0 or low <= seconds <= MAX_REFRESH_SECONDS:
+        return []
+    return [
+        FieldViolation(
+            REFRESH_INTERVAL, f"must be 0 (off) or from {low} to {MAX_REFRESH_SECONDS} seconds"
+        )
+    ]
 
 
 def _broken(field: str, rules: list[tuple[bool, str]]) -> list[FieldViolation]:

@@ -35,6 +35,8 @@ from domain.rules import SyncSettings
 from domain.sync_owner import SyncOwner
 
 SETTINGS_FIELDS = tuple(SyncSettings.__dataclass_fields__)
+# Settings added after syncs were recorded, and what their earlier events mean.
+LATER_SETTINGS: dict[str, Any] = {"refresh_interval_seconds": 0}
 JOB_KINDS = tuple(kind.value for kind in JobKind)  # iterating the enum itself is slow
 
 
@@ -45,9 +47,23 @@ def etag_for(sync_id: UUID | str, settings: Mapping[str, Any]) -> str:
     finishing, a lease kept alive, a source folder found again do not change it, so an
     update carrying the etag a user last read succeeds unless a setting changed since.
     """
-    values = [str(sync_id).lower(), [settings[field] for field in SETTINGS_FIELDS]]
+    # A later setting at its default is left out: the etags of syncs that never set it
+    # stay what they were before it existed.
+    values = [
+        str(sync_id).lower(),
+        [
+            setting(settings, field)
+            for field in SETTINGS_FIELDS
+            if field not in LATER_SETTINGS or setting(settings, field) != LATER_SETTINGS[field]
+        ],
+    ]
     text = json.dumps(values, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def setting(settings: Mapping[str, Any], field: str) -> Any:
+    """One setting's value; a later setting missing from older events has its default."""
+    return settings[field] if field in settings else LATER_SETTINGS[field]
 
 
 NO_SOURCE = {"folder_id": "", "environment_id": "", "environment_name": "", "problem": ""}
@@ -56,7 +72,7 @@ NO_SOURCE = {"folder_id": "", "environment_id": "", "environment_name": "", "pro
 def initial_state(settings: Mapping[str, Any], source: Mapping[str, str]) -> dict[str, Any]:
     """What a new sync holds besides its managed keys (shared with the read model)."""
     return {
-        **{field: settings[field] for field in SETTINGS_FIELDS},
+        **{field: setting(settings, field) for field in SETTINGS_FIELDS},
         "jobs": {kind: empty_job() for kind in JOB_KINDS},
         "source": {**NO_SOURCE, **source, "problem": ""},
         "deleted": False,
@@ -121,6 +137,7 @@ class SecretSync(Aggregate):
     initial_sync_behavior: str | None
     key_schema: str
     disable_secret_deletion: bool
+    refresh_interval_seconds: int = 0  # for a sync whose events predate the setting
     # Who the sync acts for (domain/sync_owner.py): set by Created and Updated.
     owner: dict[str, Any] | None
 
@@ -308,7 +325,7 @@ class SecretSync(Aggregate):
             job["status"] = JobStatus.PENDING.value
 
     class SyncRequested(JobRequested):
-        reason: str  # "created", "manual" or "auto"
+        reason: str  # "created", "manual", "auto" or "refresh" (drift repair)
 
     class ImportRequested(JobRequested):
         import_behavior: str

@@ -45,6 +45,7 @@ class SyncRecord:
     source: dict[str, str]
     jobs: dict[str, dict[str, Any]]
     deleted: bool = field(default=False)
+    refresh_interval_seconds: int = 0  # drift repair (a record stored before it: off)
 
     @classmethod
     def created(cls, event: SecretSync.Created) -> SyncRecord:

@@ -7,7 +7,11 @@ Entra ID stand-in (OIDC discovery + client-credentials token grant), so
 Run it on its own::
 
     python -m keyvault_emulator --port 8443 [--tenant T --client-id C
-        --client-secret S] [--latency-ms 20] [--rate-limit] [--extra-vault other]
+        --client-secret S] [--latency-ms 20] [--lenient] [--extra-vault other]
+
+It is as strict as Key Vault by default (long-running delete/recover/purge, throttling,
+known api-versions only): see README.md for what it models, how to relax it, and the
+one list of where it knowingly differs from Azure.
 
 It prints vault_url=, authority=, tenant_id=, client_id=, client_secret=, ca_path= and
 admin_url= lines, then "ready". Or from Python / tests::
@@ -43,9 +47,10 @@ an IP or localhost picks the listener's vault (`vault_name`, default "emulator")
 
 Test controls: `emulator.faults` (latency, fail_next, fail_fraction, drop_next,
 set_rate_limit, short_pages), `emulator.counts()` / `reset_counts()`,
-`emulator.add_principal(id, secret, permissions)`, `emulator.timing` (deletion and
-recovery windows) and `emulator.vault()` for direct access to the store; the same over
-HTTP under /_emulator/ (see admin.py).
+`emulator.add_principal(id, secret, permissions)`, `emulator.timing` (deletion,
+recovery and purge windows), `emulator.seed_certificate(name)`, `emulator.deny(code, ...)`
+(403 kinds) and `emulator.vault()` for direct access to the store; the same over HTTP
+under /_emulator/ (see admin.py).
 """
 
 from keyvault_emulator.emulator import (

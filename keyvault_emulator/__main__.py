@@ -49,20 +49,31 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cert-dir", help="where to write ca.pem (default: a temp dir)")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="kinder than Key Vault: instant delete/recover/purge, no throttling, any "
+        "api-version (each can still be set by the flags below)",
+    )
+    parser.add_argument(
         "--rate-limit",
         action="store_true",
-        help="throttle like Key Vault: 300 sets / 4000 requests per 10 s",
+        help="throttle like Key Vault (the default unless --lenient): 300 sets / 4000 "
+        "requests per 10 s, or the numbers below",
     )
+    parser.add_argument("--no-rate-limit", action="store_true", help="never answer 429")
     parser.add_argument("--rate-limit-sets", type=int, default=300)
     parser.add_argument("--rate-limit-total", type=int, default=4000)
     parser.add_argument("--rate-limit-window", type=float, default=10.0)
     parser.add_argument(
         "--delete-seconds",
         type=float,
-        default=0.0,
-        help="how long a deletion stays in progress (404 on get_deleted)",
+        help="how long a deletion stays in progress (default 2; 0 with --lenient)",
     )
-    parser.add_argument("--recover-seconds", type=float, default=0.0)
+    parser.add_argument("--recover-seconds", type=float, help="likewise for a recovery")
+    parser.add_argument("--purge-seconds", type=float, help="likewise for a purge")
+    parser.add_argument(
+        "--any-api-version", action="store_true", help="accept api-versions Key Vault does not"
+    )
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -70,9 +81,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    throttled = not args.no_rate_limit and (args.rate_limit or not args.lenient)
     limit = (
         RateLimit(args.rate_limit_sets, args.rate_limit_total, args.rate_limit_window)
-        if args.rate_limit
+        if throttled
         else None
     )
     emulator = KeyVaultEmulator(
@@ -84,10 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         vault_name=args.vault,
         dns_names=args.dns_name,
         cert_dir=args.cert_dir,
+        lenient=args.lenient,
         delete_seconds=args.delete_seconds,
         recover_seconds=args.recover_seconds,
+        purge_seconds=args.purge_seconds,
         latency_ms=args.latency_ms,
         rate_limit=limit,
+        check_api_version=False if args.any_api_version else None,
     )
     url, ca_path = emulator.start()
     lines = [

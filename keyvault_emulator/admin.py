@@ -13,8 +13,18 @@ DELETE /_emulator/faults                 clear every fault
 GET    /_emulator/principals             client ids and permissions (never secrets)
 PUT    /_emulator/principals/{client_id} {"client_secret": "...", "permissions": ["get"]}
 DELETE /_emulator/principals/{client_id}
-GET    /_emulator/timing                 {"delete_seconds": 0, "recover_seconds": 0}
-PUT    /_emulator/timing                 change them
+GET    /_emulator/timing                 {"delete_seconds": 2, "recover_seconds": 2,
+                                         "purge_seconds": 2}
+PUT    /_emulator/timing                 change them (any subset)
+GET    /_emulator/denials                seeded 403s
+POST   /_emulator/denials                {"code": "ForbiddenByRbac" | "ForbiddenByFirewall" |
+                                         "ForbiddenByPolicy" | "AccessDenied", and optionally
+                                         "client_id", "vault", "permissions": ["set"],
+                                         "names": ["db-password"]} (absent: every one)
+DELETE /_emulator/denials                remove every seeded denial
+PUT    /_emulator/vaults/{vault}/certificates/{name}
+                                         {"value": "...", "content_type": "..."}: a secret
+                                         backing a certificate (managed, kid)
 DELETE /_emulator/vaults                 forget every secret of every vault
 POST   /_emulator/tokens/revoke          invalidate every issued access token
 """
@@ -25,6 +35,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from keyvault_emulator.counters import Counters
+from keyvault_emulator.denials import Denials, denial
 from keyvault_emulator.errors import ApiError
 from keyvault_emulator.faults import Faults
 from keyvault_emulator.principals import Principals
@@ -48,12 +59,14 @@ class Admin:
         principals: Principals,
         vaults: Vaults,
         identity: Identity,
+        denials: Denials | None = None,
     ) -> None:
         self.faults = faults
         self.counters = counters
         self.principals = principals
         self.vaults = vaults
         self.identity = identity
+        self.denials = denials or Denials()
 
     def handle(self, request: Request) -> Response:
         parts = [unquote(p) for p in request.path.strip("/").split("/")[1:]]
@@ -86,9 +99,21 @@ class Admin:
             return self._principals(method, parts[1:], request)
         if head == "timing" and len(parts) == 1:
             return self._timing(method, request)
+        if head == "denials" and len(parts) == 1:
+            return self._denials(method, request)
         if (method, parts) == ("DELETE", ["vaults"]):
             self.vaults.clear()
             return NO_CONTENT
+        if method == "PUT" and len(parts) == 4 and parts[0] == "vaults" and (
+            parts[2] == "certificates"
+        ):
+            spec = _json_object(request)
+            value = spec.get("value", "certificate")
+            content_type = spec.get("content_type", "application/x-pkcs12")
+            if not isinstance(value, str) or not isinstance(content_type, str):
+                raise _bad("value and content_type must be strings")
+            view = self.vaults.get(parts[1]).seed_certificate(parts[3], value, content_type)
+            return json_response(200, {"name": view.name, "version": view.version.id})
         if (method, parts) == ("POST", ["tokens", "revoke"]):
             self.identity.revoke_all()
             return NO_CONTENT
@@ -114,17 +139,29 @@ class Admin:
         timing = self.vaults.timing
         if method == "PUT":
             spec = _json_object(request)
-            unknown = set(spec) - {"delete_seconds", "recover_seconds"}
+            known = set(timing.describe())
+            unknown = set(spec) - known
             if unknown:
                 raise _bad(f"unknown timing settings {sorted(unknown)}")
-            timing.delete_seconds = float(spec.get("delete_seconds", timing.delete_seconds))
-            timing.recover_seconds = float(spec.get("recover_seconds", timing.recover_seconds))
+            for name in known & set(spec):
+                setattr(timing, name, max(0.0, float(spec[name])))
         elif method != "GET":
             raise ApiError(405, "MethodNotAllowed", "timing accepts GET and PUT")
-        return json_response(
-            200,
-            {"delete_seconds": timing.delete_seconds, "recover_seconds": timing.recover_seconds},
-        )
+        return json_response(200, timing.describe())
+
+    def _denials(self, method: str, request: Request) -> Response:
+        if method == "POST":
+            spec = _json_object(request)
+            try:
+                self.denials.add(denial(**spec))
+            except TypeError as error:  # an unknown setting
+                raise _bad(str(error)) from None
+        elif method == "DELETE":
+            self.denials.clear()
+            return NO_CONTENT
+        elif method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "denials accepts GET, POST and DELETE")
+        return json_response(200, self.denials.describe())
 
 
 def _json_object(request: Request) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The request pipeline, in Key Vault's order: count, delay, inject faults, authenticate
-(401 + challenge), throttle (429), check the permission (403), then run the operation.
+(401 + challenge), check the api-version (400), throttle (429), check the permission and
+seeded denials (403), then run the operation.
 
 `handle` returns None when the connection should be dropped without any answer.
 """
@@ -11,10 +12,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from keyvault_emulator import errors, handlers
+from keyvault_emulator import api_versions, errors, handlers
 from keyvault_emulator.admin import Admin
 from keyvault_emulator.counters import Counters
+from keyvault_emulator.denials import Denials
 from keyvault_emulator.faults import DROP, Faults, Redirect
+from keyvault_emulator.principals import Principal
 from keyvault_emulator.store import Vaults
 from keyvault_emulator.tokens import Identity, token_kind
 from keyvault_emulator.wire import Request, Response, error_response
@@ -48,6 +51,8 @@ class App:
         faults: Faults,
         counters: Counters,
         admin: Admin,
+        denials: Denials | None = None,
+        check_api_version: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.vaults = vaults
@@ -55,6 +60,8 @@ class App:
         self.faults = faults
         self.counters = counters
         self.admin = admin
+        self.denials = denials or Denials()
+        self.check_api_version = check_api_version
         self._sleep = sleep
 
     def handle(self, request: Request) -> Response | None:
@@ -104,13 +111,18 @@ class App:
                 else self.identity.challenge(request.base_url)
             )
             raise errors.unauthorized(auth.refusal, challenge)
-        if not request.param("api-version"):
+        version = request.param("api-version")
+        if not version:
             raise errors.bad_parameter("The api-version query parameter is required.")
+        if self.check_api_version and version not in api_versions.KNOWN:
+            raise errors.unknown_api_version(version, api_versions.LATEST)
         vault = self.vaults.get(vault_name(request))
         retry_after = self.faults.admit(vault.name, route.kind)
         if retry_after is not None:
             self.counters.outcome("throttled")
             raise errors.throttled(retry_after)
+        if route.permission:
+            self._check_denials(vault.name, principal, route)
         if route.permission and not principal.may(route.permission):
             self.counters.outcome("forbidden")
             raise errors.access_denied(
@@ -121,3 +133,18 @@ class App:
                 vault.name,
             )
         return route.action(handlers.Call(vault, request, self.faults.short_pages))
+
+    def _check_denials(self, vault: str, principal: Principal, route: handlers.Route) -> None:
+        assert route.permission is not None
+        found = self.denials.find(vault, principal.client_id, route.permission, route.name)
+        if found is None:
+            return
+        self.counters.outcome("forbidden")
+        who = (principal.client_id, principal.object_id, self.identity.tenant_id)
+        if found.code == "ForbiddenByRbac":
+            raise errors.forbidden_by_rbac(*who, route.permission, vault, route.name)
+        if found.code == "ForbiddenByFirewall":
+            raise errors.forbidden_by_firewall(*who, vault)
+        if found.code == "ForbiddenByPolicy":
+            raise errors.forbidden_by_policy(vault, route.permission)
+        raise errors.access_denied(*who, route.permission, vault)

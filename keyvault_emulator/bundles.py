@@ -29,6 +29,8 @@ def attributes(version: Version, recoverable_days: int) -> dict[str, Any]:
 
 def _common(version: Version, recoverable_days: int) -> dict[str, Any]:
     shape: dict[str, Any] = {"attributes": attributes(version, recoverable_days)}
+    if version.managed:
+        shape["managed"] = True
     if version.tags:
         shape["tags"] = dict(version.tags)
     if version.content_type is not None:
@@ -43,6 +45,8 @@ def secret_bundle(
     if with_value:
         bundle["value"] = secret.version.value
     bundle["id"] = f"{base}/secrets/{secret.name}/{secret.version.id}"
+    if secret.version.managed:  # a certificate's secret names the certificate's key
+        bundle["kid"] = f"{base}/keys/{secret.name}/{secret.version.id}"
     bundle.update(_common(secret.version, recoverable_days))
     return bundle
 

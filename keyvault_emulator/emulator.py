@@ -11,15 +11,16 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from keyvault_emulator.admin import Admin
 from keyvault_emulator.app import App
 from keyvault_emulator.ca import TlsFiles, make_tls_files, server_context
 from keyvault_emulator.counters import Counters
+from keyvault_emulator.denials import Denial, Denials, denial
 from keyvault_emulator.faults import Faults
 from keyvault_emulator.principals import Principal, Principals
-from keyvault_emulator.ratelimit import RateLimit
+from keyvault_emulator.ratelimit import KEY_VAULT, RateLimit
 from keyvault_emulator.server import TlsServer
 from keyvault_emulator.store import Timing, Vault, Vaults
 from keyvault_emulator.tokens import Identity
@@ -36,6 +37,11 @@ class KeyVaultEmulator:
     One listener serves `vault_name`; `add_vault` opens another port for another vault.
     A request whose Host names a vault (myvault.vault.azure.net:PORT) reaches that vault
     whatever port it arrived on.
+
+    Strict by default, as Key Vault is: delete, recover and purge take seconds
+    (store.DELETE_SECONDS ...), throttling at Key Vault's numbers (ratelimit.KEY_VAULT),
+    only known api-versions. `lenient=True` turns all three off (windows 0, no throttling,
+    any api-version) unless given explicitly; `rate_limit=None` alone turns throttling off.
     """
 
     def __init__(
@@ -49,12 +55,15 @@ class KeyVaultEmulator:
         vault_name: str = DEFAULT_VAULT,
         dns_names: Iterable[str] = (),
         cert_dir: str | Path | None = None,
-        delete_seconds: float = 0.0,
-        recover_seconds: float = 0.0,
+        lenient: bool = False,
+        delete_seconds: float | None = None,
+        recover_seconds: float | None = None,
+        purge_seconds: float | None = None,
         recoverable_days: int = 90,
         token_lifetime: int = 3600,
         latency_ms: float = 0.0,
-        rate_limit: RateLimit | None = None,
+        rate_limit: RateLimit | Literal["default"] | None = "default",
+        check_api_version: bool | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -68,11 +77,19 @@ class KeyVaultEmulator:
         self._cert_dir = Path(cert_dir) if cert_dir else None
         self.principals = Principals()
         self.principals.add(client_id, self.client_secret)
+        windows = Timing.instant() if lenient else Timing()
         self.vaults = Vaults(
             clock=clock,
-            timing=Timing(delete_seconds, recover_seconds),
+            timing=Timing(
+                windows.delete_seconds if delete_seconds is None else delete_seconds,
+                windows.recover_seconds if recover_seconds is None else recover_seconds,
+                windows.purge_seconds if purge_seconds is None else purge_seconds,
+            ),
             recoverable_days=recoverable_days,
         )
+        if rate_limit == "default":
+            rate_limit = None if lenient else KEY_VAULT
+        self.denials = Denials()
         self.identity = Identity(
             tenant_id, self.principals, clock=clock, token_lifetime=token_lifetime
         )
@@ -84,6 +101,7 @@ class KeyVaultEmulator:
             principals=self.principals,
             vaults=self.vaults,
             identity=self.identity,
+            denials=self.denials,
         )
         self.app = App(
             vaults=self.vaults,
@@ -91,6 +109,8 @@ class KeyVaultEmulator:
             faults=self.faults,
             counters=self.counters,
             admin=admin,
+            denials=self.denials,
+            check_api_version=(not lenient) if check_api_version is None else check_api_version,
         )
         self._servers: list[TlsServer] = []
         self._threads: list[threading.Thread] = []
@@ -215,6 +235,30 @@ class KeyVaultEmulator:
 
     def set_permissions(self, client_id: str, permissions: Iterable[str] | None) -> Principal:
         return self.principals.set_permissions(client_id, permissions)
+
+    def seed_certificate(
+        self, name: str, value: str = "certificate", *, vault: str | None = None
+    ) -> None:
+        """A secret backing a certificate (managed, with a kid), as a certificate import
+        would leave it: listed and readable, refusing set and delete."""
+        self.vault(vault).seed_certificate(name, value)
+
+    def deny(
+        self,
+        code: str,
+        *,
+        client_id: str | None = None,
+        vault: str | None = None,
+        permissions: Iterable[str] | None = None,
+        names: Iterable[str] | None = None,
+    ) -> Denial:
+        """Answer 403 with inner error `code` (ForbiddenByRbac, ForbiddenByFirewall,
+        ForbiddenByPolicy, AccessDenied) where the denial applies (None: everywhere)."""
+        made = denial(
+            code, client_id=client_id, vault=vault, permissions=permissions, names=names
+        )
+        self.denials.add(made)
+        return made
 
     @property
     def timing(self) -> Timing:

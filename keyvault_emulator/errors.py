@@ -97,6 +97,78 @@ def access_denied(client_id: str, object_id: str, tenant: str, action: str, vaul
     )
 
 
+def managed_secret(name: str, operation: str) -> ApiError:
+    # Key Vault refuses these on a certificate's secret; its exact wording is unverified.
+    return ApiError(
+        403,
+        "Forbidden",
+        f"Operation {operation} is not allowed on secret {name}: it is managed by a "
+        "certificate (use the certificates API).",
+    )
+
+
+def forbidden_by_rbac(
+    client_id: str, object_id: str, tenant: str, action: str, vault: str, name: str
+) -> ApiError:
+    """An Azure RBAC vault without a role assignment allowing the data action."""
+    resource = f"/vaults/{vault}/secrets/{name}" if name else f"/vaults/{vault}"
+    return ApiError(
+        403,
+        "Forbidden",
+        "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny "
+        "assignments or role definitions were changed recently, please observe propagation "
+        f"time.\r\nCaller: appid={client_id};oid={object_id};"
+        f"iss=https://sts.windows.net/{tenant}/\r\n"
+        f"Action: 'Microsoft.KeyVault/vaults/secrets/{RBAC_ACTIONS.get(action, action)}'\r\n"
+        f"Resource: '{resource}'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\n"
+        f"DecisionReason: 'DeniedWithNoValidRBAC'\r\nVault: {vault};location=emulator\r\n",
+        "ForbiddenByRbac",
+    )
+
+
+# The data actions Key Vault names in ForbiddenByRbac, by access-policy permission.
+RBAC_ACTIONS = {
+    "get": "getSecret/action",
+    "list": "readMetadata/action",
+    "set": "setSecret/action",
+    "delete": "delete",
+    "recover": "recover/action",
+    "purge": "deletedSecrets/delete",
+    "backup": "backup/action",
+    "restore": "restore/action",
+}
+
+
+def forbidden_by_firewall(client_id: str, object_id: str, tenant: str, vault: str) -> ApiError:
+    return ApiError(
+        403,
+        "Forbidden",
+        "Client address is not authorized and caller is not a trusted service.\r\n"
+        "Client address: 127.0.0.1\r\n"
+        f"Caller: appid={client_id};oid={object_id};iss=https://sts.windows.net/{tenant}/\r\n"
+        f"Vault: {vault};location=emulator",
+        "ForbiddenByFirewall",
+    )
+
+
+def forbidden_by_policy(vault: str, action: str) -> ApiError:
+    # An Azure Policy deny assignment; Key Vault's exact wording is unverified.
+    return ApiError(
+        403,
+        "Forbidden",
+        f"The operation secrets/{action} on vault '{vault};location=emulator' is denied by an "
+        "Azure Policy assignment.",
+        "ForbiddenByPolicy",
+    )
+
+
+def unknown_api_version(version: str, latest: str) -> ApiError:
+    return bad_parameter(
+        f"The specified version ({version}) is not recognized. Consider using the latest "
+        f"supported version ({latest})."
+    )
+
+
 def unauthorized(message: str, challenge: str) -> ApiError:
     return ApiError(401, "Unauthorized", message, headers=(("WWW-Authenticate", challenge),))
 

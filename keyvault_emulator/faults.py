@@ -74,6 +74,8 @@ class Faults:
         self._countdowns: list[_Countdown] = []
         self._fraction: _Fraction | None = None
         self._limiter: RateLimiter | None = None
+        # Throttling is Key Vault's behaviour, not a fault: clear() puts it back.
+        self._default_limit = rate_limit
         self.set_rate_limit(rate_limit)
 
     # --- the Python API ----------------------------------------------------------
@@ -128,7 +130,8 @@ class Faults:
             self.short_pages = False
             self._countdowns.clear()
             self._fraction = None
-            self._limiter = None
+            limit = self._default_limit
+            self._limiter = RateLimiter(limit, self._monotonic) if limit else None
 
     # --- what the app asks -------------------------------------------------------
 

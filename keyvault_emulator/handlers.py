@@ -1,8 +1,8 @@
 """The secrets REST API of Key Vault, routed the way azure-keyvault-secrets calls it.
 
 `match` maps method and path to a Route (its kind for counting and faults, the access
-policy permission it needs, and the action); the app authenticates, throttles and checks
-the permission before running the action. Every api-version is accepted.
+policy permission it needs, the secret name, and the action); the app authenticates,
+checks the api-version, throttles and checks the permission before running the action.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -38,6 +38,7 @@ class Route:
     kind: str  # "set", "get", "list", ... (see counters.py)
     permission: str | None  # the secrets permission needed, None for unknown paths
     action: Callable[[Call], Response]
+    name: str = ""  # the secret the request is about ("" for collections)
 
 
 def _failing(error: errors.ApiError) -> Callable[[Call], Response]:
@@ -50,10 +51,11 @@ def _failing(error: errors.ApiError) -> Callable[[Call], Response]:
 def match(method: str, path: str) -> Route:
     parts = [unquote(part) for part in path.split("/")[1:]]
     collection = parts[0].lower() if parts else ""
+    name = parts[1] if len(parts) > 1 else ""
     if collection == "secrets":
-        return _secrets_route(method, parts[1:])
+        return replace(_secrets_route(method, parts[1:]), name=name)
     if collection == "deletedsecrets":
-        return _deleted_route(method, parts[1:])
+        return replace(_deleted_route(method, parts[1:]), name=name)
     return Route("unknown", None, _failing(errors.not_found_path(path)))
 
 

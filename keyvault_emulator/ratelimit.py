@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RateLimit:
+    """Defaults are Key Vault's documented numbers (on unless the emulator is lenient)."""
+
     sets: int = 300
     total: int = 4000
     window_seconds: float = 10.0
@@ -55,3 +57,6 @@ class RateLimiter:
             if is_set:
                 sets.append(now)
             return None
+
+
+KEY_VAULT = RateLimit()  # what every emulator enforces unless told otherwise

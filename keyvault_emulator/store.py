@@ -3,6 +3,11 @@
 Names are case-insensitive as in Key Vault: entries are keyed by the lowercase name and
 keep the casing of the first write. Stored versions are immutable (frozen dataclasses
 replaced on update), so callers may serialise what they get back without holding the lock.
+
+Delete, recover and purge are long-running as in Key Vault: each leaves the name in
+progress for a window (Timing), during which a set answers 409 ObjectIsBeingDeleted and
+the name is in neither listing. Secrets that back certificates (seeded with
+`seed_certificate`) are listed and readable but refuse set, update and delete.
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ from typing import Any
 from keyvault_emulator import errors
 
 NAME_PATTERN = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
-MAX_VALUE_CHARS = 25_600
+MAX_VALUE_BYTES = 25 * 1024  # Key Vault's 25 KB counts the value's UTF-8 bytes
 MAX_TAGS = 15
 MAX_TAG_CHARS = 512
 MAX_CONTENT_TYPE_CHARS = 255
 RECOVERY_LEVEL = "Recoverable+Purgeable"
 DAY = 86_400
+# Key Vault's long-running operations take seconds; these defaults make every test meet
+# them (KeyVaultEmulator(lenient=True) or Timing.instant() turns them off).
+DELETE_SECONDS = 2.0
+RECOVER_SECONDS = 2.0
+PURGE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class Version:
     exp: int | None
     created: int
     updated: int
+    managed: bool = False  # backs a certificate: Key Vault also answers its key's kid
 
 
 @dataclass(frozen=True)
@@ -55,15 +66,30 @@ class DeletedView:
 
 @dataclass
 class Timing:
-    """Key Vault's asynchronous windows, in seconds (0 in tests unless a test wants them).
+    """Key Vault's asynchronous windows, in seconds.
 
-    delete_seconds: after DELETE, GET /deletedsecrets/{name} answers 404 and a set of the
-    name answers 409 ObjectIsBeingDeleted. recover_seconds: after recover, GET
-    /secrets/{name} answers 404.
+    delete_seconds: after DELETE, GET /deletedsecrets/{name} answers 404, the name is in
+    no listing, and a set, delete, recover or purge of it answers 409
+    ObjectIsBeingDeleted. recover_seconds: after recover, GET /secrets/{name} answers 404
+    and a set answers 409 ObjectIsBeingDeleted. purge_seconds: after a purge, the name is
+    gone from both collections but a set still answers 409 ObjectIsBeingDeleted.
     """
 
-    delete_seconds: float = 0.0
-    recover_seconds: float = 0.0
+    delete_seconds: float = DELETE_SECONDS
+    recover_seconds: float = RECOVER_SECONDS
+    purge_seconds: float = PURGE_SECONDS
+
+    @classmethod
+    def instant(cls) -> Timing:
+        """Every operation done at once (the lenient emulator)."""
+        return cls(0.0, 0.0, 0.0)
+
+    def describe(self) -> dict[str, float]:
+        return {
+            "delete_seconds": self.delete_seconds,
+            "recover_seconds": self.recover_seconds,
+            "purge_seconds": self.purge_seconds,
+        }
 
 
 @dataclass
@@ -159,6 +185,7 @@ class Vault:
         self._lock = threading.Lock()
         self._active: dict[str, _Secret] = {}
         self._deleted: dict[str, _Deleted] = {}
+        self._purging: dict[str, float] = {}  # lowercase name -> purge in progress until
 
     # --- secrets -----------------------------------------------------------------
 
@@ -176,10 +203,10 @@ class Vault:
         key = check_name(name)
         if not isinstance(value, str):
             raise errors.bad_parameter("The secret value must be a string.")
-        if len(value) > MAX_VALUE_CHARS:
+        if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
             # Key Vault documents a 25 KB limit; its exact message is unverified.
             raise errors.bad_parameter(
-                f"The secret value exceeds the maximum size of {MAX_VALUE_CHARS} characters."
+                f"The secret value exceeds the maximum size of {MAX_VALUE_BYTES} bytes."
             )
         version = Version(
             id=uuid.uuid4().hex,
@@ -195,12 +222,13 @@ class Vault:
         with self._lock:
             now = self._sweep()
             version = replace(version, created=now, updated=now)
-            deleted = self._deleted.get(key)
-            if deleted is not None:
-                if deleted.hidden_until > self._clock():
-                    raise errors.being_deleted(name)
+            if self._in_progress(key):
+                raise errors.being_deleted(name)
+            if key in self._deleted:
                 raise errors.deleted_but_recoverable(name)
             secret = self._active.get(key)
+            if secret is not None and _managed(secret):
+                raise errors.managed_secret(name, "set")
             if secret is None:
                 secret = self._active[key] = _Secret(name=name, versions={}, latest=version.id)
             secret.versions[version.id] = version
@@ -247,6 +275,8 @@ class Vault:
         with self._lock:
             now = self._sweep()
             secret = self._visible(key, name)
+            if _managed(secret):
+                raise errors.managed_secret(name, "update")
             version_id = version.lower() if version else secret.latest
             current = secret.versions.get(version_id)
             if current is None:
@@ -283,12 +313,13 @@ class Vault:
         key = check_name(name)
         with self._lock:
             now = self._sweep()
-            deleted = self._deleted.get(key)
-            if deleted is not None and deleted.hidden_until > self._clock():
+            if self._in_progress(key):
                 raise errors.being_deleted(name)
             secret = self._active.get(key)
-            if secret is None or secret.hidden_until > self._clock():
+            if secret is None:
                 raise errors.secret_not_found(name)
+            if _managed(secret):
+                raise errors.managed_secret(name, "delete")
             del self._active[key]
             entry = _Deleted(
                 secret=secret,
@@ -330,11 +361,41 @@ class Vault:
             self._sweep()
             self._deleted_visible(key, name, conflict_while_deleting=True)
             del self._deleted[key]
+            if self.timing.purge_seconds > 0:
+                self._purging[key] = self._clock() + self.timing.purge_seconds
+
+    def seed_certificate(
+        self, name: str, value: str, content_type: str = "application/x-pkcs12"
+    ) -> SecretView:
+        """A secret backing a certificate, as importing a certificate creates it: listed
+        and readable, but set, update and delete through the secrets API are refused."""
+        key = check_name(name)
+        with self._lock:
+            now = self._sweep()
+            version = Version(
+                id=uuid.uuid4().hex,
+                value=value,
+                content_type=content_type,
+                tags={},
+                enabled=True,
+                nbf=None,
+                exp=None,
+                created=now,
+                updated=now,
+                managed=True,
+            )
+            secret = self._active.get(key)
+            if secret is None:
+                secret = self._active[key] = _Secret(name=name, versions={}, latest=version.id)
+            secret.versions[version.id] = version
+            secret.latest = version.id
+            return SecretView(secret.name, version)
 
     def clear(self) -> None:
         with self._lock:
             self._active.clear()
             self._deleted.clear()
+            self._purging.clear()
 
     # --- internals ---------------------------------------------------------------
 
@@ -343,7 +404,21 @@ class Vault:
         now = int(self._clock())
         for key in [k for k, d in self._deleted.items() if d.scheduled_purge_date <= now]:
             del self._deleted[key]
+        moment = self._clock()
+        for key in [k for k, until in self._purging.items() if until <= moment]:
+            del self._purging[key]
         return now
+
+    def _in_progress(self, key: str) -> bool:
+        """A delete, recover or purge of this name has not finished yet."""
+        now = self._clock()
+        deleted = self._deleted.get(key)
+        secret = self._active.get(key)
+        return (
+            (deleted is not None and deleted.hidden_until > now)
+            or (secret is not None and secret.hidden_until > now)
+            or self._purging.get(key, 0.0) > now
+        )
 
     def _visible(self, key: str, name: str) -> _Secret:
         secret = self._active.get(key)
@@ -362,6 +437,10 @@ class Vault:
                 raise errors.being_deleted(name)
             raise errors.deleted_secret_not_found(name)
         return deleted
+
+
+def _managed(secret: _Secret) -> bool:
+    return secret.versions[secret.latest].managed
 
 
 def _slice(keys: list[str], after: str | None, limit: int) -> tuple[list[str], str | None]:

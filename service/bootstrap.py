@@ -34,6 +34,7 @@ from adapters.idempotency_store import (
 )
 from adapters.jwt_verifier import JwtSettings, JwtVerifier
 from adapters.sync_view import SecretSyncView, SyncFilter
+from adapters.vault_budget import PostgresVaultBudget
 from service.api.audit_servicer import AuditServicer
 from service.api.auth_interceptor import AuthInterceptor
 from service.api.authn import Authenticator
@@ -103,6 +104,10 @@ def open_stores(config: Config, env: dict[str, str], root_key: RootKey) -> Store
         view=view,
         source_changes=SourceChanges(open_tracking(config, SourceChanges.name), sources.repository),
         audit=AuditLog(config),
+        # Replicas share PostgreSQL, and so each vault's request budget; SQLite is one process.
+        vault_budget=(
+            PostgresVaultBudget(env) if env["PERSISTENCE_MODULE"].endswith("postgres") else None
+        ),
     )
 
 
@@ -124,7 +129,7 @@ def assemble(
     jobs = JobRunner(
         stores.syncs,
         stores.sources,
-        ConnectionVaults(stores.connections),
+        ConnectionVaults(stores.connections, stores.vault_budget),
         f"{socket.gethostname()}:{os.getpid()}",  # who claims jobs, as the log shows it
         lease=timedelta(seconds=config.job_lease_seconds),
     )

@@ -18,6 +18,7 @@ from hanzo.kms.secretsync.v1 import token_service_pb2 as token_api
 
 from adapters.jwt_verifier import describe_keys
 from adapters.sync_view import SecretSyncView
+from adapters.vault_budget import PostgresVaultBudget
 from service.api.authn import Authenticator
 from service.api.tls import TlsFiles
 from service.app.connections import AzureConnections
@@ -63,6 +64,7 @@ class Stores:
     view: SecretSyncView
     source_changes: SourceChanges
     audit: AuditLog
+    vault_budget: PostgresVaultBudget | None = None  # every replica's requests to a vault
 
     @property
     def applications(self) -> tuple[Any, ...]:
@@ -73,6 +75,8 @@ class Stores:
             view.datastore.close()  # type: ignore[attr-defined]
         for application in self.applications:
             application.close()
+        if self.vault_budget is not None:
+            self.vault_budget.close()
 
 
 class SecretSyncServer:

@@ -44,10 +44,16 @@ MASK_PATHS: dict[str, tuple[str, ...]] = {
     "connection_id": ("connection_id",),
     "environment": ("environment",),
     "secret_path": ("secret_path",),
-    "sync_options": ("initial_sync_behavior", "key_schema", "disable_secret_deletion"),
+    "sync_options": (
+        "initial_sync_behavior",
+        "key_schema",
+        "disable_secret_deletion",
+        "refresh_interval_seconds",
+    ),
     "sync_options.initial_sync_behavior": ("initial_sync_behavior",),
     "sync_options.key_schema": ("key_schema",),
     "sync_options.disable_secret_deletion": ("disable_secret_deletion",),
+    "sync_options.refresh_interval_seconds": ("refresh_interval_seconds",),
     "destination_config": ("vault_base_url",),
     "destination_config.vault_base_url": ("vault_base_url",),
 }
@@ -68,6 +74,7 @@ def settings_from(request: Any) -> SyncSettings:
         ),
         key_schema=request.sync_options.key_schema,
         disable_secret_deletion=request.sync_options.disable_secret_deletion,
+        refresh_interval_seconds=request.sync_options.refresh_interval_seconds,
     )
 
 
@@ -154,6 +161,7 @@ def sync_to_proto(sync: SyncRecord) -> pb.SecretSync:
             ],
             key_schema=sync.key_schema,
             disable_secret_deletion=sync.disable_secret_deletion,
+            refresh_interval_seconds=sync.refresh_interval_seconds,
         ),
         created_at=timestamp(sync.created_at),
         updated_at=timestamp(sync.updated_at),

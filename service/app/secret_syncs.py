@@ -243,6 +243,26 @@ class SecretSyncs(Application[UUID]):
         return True
 
     @retried
+    def request_refresh(self, sync_id: str, ctx: CallContext, now: datetime) -> bool:
+        """Drift repair: request a sync of an enabled sync with a refresh interval whose
+        last change (its last run's end, usually) is that long ago, unless a job is open."""
+        sync = self.get_sync(sync_id)
+        interval = sync.refresh_interval_seconds
+        if not sync.is_enabled or not interval or sync.deleted:
+            return False
+        if sync.job(JobKind.SYNC)["status"] in ("pending", "running"):
+            return False
+        if sync.modified_on + timedelta(seconds=interval) > now:
+            return False
+        try:
+            self._check_source(sync, ctx)
+        except FailedPrecondition:
+            return False
+        sync.request_sync(new_job_id(), "refresh", ctx.actor, ctx.request_id)
+        self._save(sync)
+        return True
+
+    @retried
     def record_source_lost(self, sync_id: str, problem: str, ctx: CallContext) -> None:
         sync = self.get_sync(sync_id)
         sync.lose_source(problem, ctx.actor, ctx.request_id)
@@ -438,6 +458,7 @@ def _field_of(violation: FieldViolation) -> str:
         "destination_config.vault_base_url": "vault_base_url",
         "sync_options.initial_sync_behavior": "initial_sync_behavior",
         "sync_options.key_schema": "key_schema",
+        "sync_options.refresh_interval_seconds": "refresh_interval_seconds",
     }.get(violation.field, violation.field)
 
 

@@ -123,6 +123,14 @@ def _register_create(actions: Subcommands, common: argparse.ArgumentParser) -> N
         action="store_true",
         help="never delete anything from the vault",
     )
+    create.add_argument(
+        "--refresh-interval",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="drift repair: run again this long after the last run even if the source did "
+        "not change, putting back what was edited in the vault by hand (default 0: off)",
+    )
 
 
 def sync_create(args: argparse.Namespace, client: Client) -> int:
@@ -139,6 +147,7 @@ def sync_create(args: argparse.Namespace, client: Client) -> int:
             initial_sync_behavior=INITIAL_BEHAVIORS[args.initial_behavior],
             key_schema=args.key_schema,
             disable_secret_deletion=args.disable_deletion,
+            refresh_interval_seconds=args.refresh_interval,
         ),
         destination_config=sync_pb.AzureKeyVaultDestinationConfig(vault_base_url=args.vault_url),
         request_id=client.explicit_request_id,

@@ -36,6 +36,16 @@ def _message(sync: sync_pb.SecretSync) -> str:
     return sync.last_sync_message
 
 
+def _every(seconds: int) -> str:
+    """A refresh interval as a person reads it: "every 5 min", "off"."""
+    if not seconds:
+        return "off"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds % size == 0:
+            return f"every {seconds // size} {unit}"
+    return f"every {seconds} s"
+
+
 def details(sync: sync_pb.SecretSync) -> str:
     """Every field a person needs, in the order they are asked about."""
     options = sync.sync_options
@@ -52,6 +62,7 @@ def details(sync: sync_pb.SecretSync) -> str:
             ("key schema", options.key_schema or "{{secretKey}} (default)"),
             ("initial sync", initial_behavior(options.initial_sync_behavior)),
             ("deletion", "disabled" if options.disable_secret_deletion else "enabled"),
+            ("drift repair", _every(options.refresh_interval_seconds)),
             *_job(
                 "sync",
                 sync.sync_status,

@@ -31,6 +31,7 @@ from domain.sync_record import SyncRecord
 from service.app.call_context import CallContext, new_request_id
 from service.app.secret_sources import SecretSources
 from service.app.secret_syncs import SecretSyncs
+from service.jobs.drift_repair import DriftRepair
 
 DEBOUNCE_SECONDS = 0.3
 MAX_WAIT_SECONDS = 2.0
@@ -138,6 +139,8 @@ class AutoSync:
         self.sources = sources
         self.syncs = syncs
         self.view = view
+        # Syncs with a refresh interval also run when it has passed (drift repair).
+        self.drift_repair = DriftRepair(syncs, view)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="auto-sync")
 
@@ -150,6 +153,10 @@ class AutoSync:
 
     def _run(self) -> None:
         while not self.stopping.wait(DEBOUNCE_SECONDS / 3):
+            try:
+                self.drift_repair.tick()
+            except Exception:
+                log.exception("drift repair could not scan the syncs")
             batch = self.changes.take(time.monotonic())
             if batch is None:
                 continue

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from domain.import_plan import INVALID_KEY, ImportPlan, plan_import, readable
+from domain.key_schema import SchemaMatcher
 from domain.options import ImportBehavior
-from domain.plan import ManagedKey, Plan, SyncTarget, VaultSecret
+from domain.plan import CERTIFICATE, ManagedKey, Plan, SyncTarget, VaultSecret
 from domain.resolve import Resolution
 from domain.vault import KeyVault, VaultError
 from service.jobs.sync_engine import Outcome, SyncEngine
@@ -34,9 +35,10 @@ def import_from_vault(
         try:
             values[secret.name] = vault.get_value(secret.name)
         except VaultError as error:
-            outcome.failed[secret.name] = error.code
+            outcome.failed[secret.name] = error.explain()
 
-    engine.run_steps(read, readable(vault.list_secrets(), target))
+    listing = vault.list_secrets()
+    engine.run_steps(read, readable(listing, target))
     plan = plan_import(
         resolution.values, values, managed, target, behavior, unresolved=resolution.problems
     )
@@ -45,4 +47,8 @@ def import_from_vault(
     for step in plan.steps:
         if not step.imported and step.reason == INVALID_KEY:
             outcome.left[step.name] = step.reason
+    matcher = SchemaMatcher(target.key_schema, target.environment)
+    for secret in listing:  # never imported: the user must know why
+        if secret.managed and matcher.matches(secret.name):
+            outcome.left[secret.name] = CERTIFICATE
     return plan, outcome

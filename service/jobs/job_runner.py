@@ -83,7 +83,7 @@ class JobRunner:
             with lease.kept():
                 outcome = self._do(kind, sync, job_id)
         except VaultError as error:  # the whole vault failed (e.g. listing refused)
-            self._record(sync_id, kind, job_id, None, f"vault: {error.code}: {error}")
+            self._record(sync_id, kind, job_id, None, _whole_vault_failed(error))
             return True
         except SecretSyncError as error:  # e.g. the source folder is gone
             self._record(sync_id, kind, job_id, None, f"{error.reason}: {error}")
@@ -226,6 +226,13 @@ class JobRunner:
                 worker=self.worker,
             )
         return aggregates
+
+
+def _whole_vault_failed(error: VaultError) -> str:
+    """The job message when the vault refused the job as a whole (e.g. its listing):
+    for a known 403, which kind and what to fix; else Key Vault's code and words."""
+    why = error.explain()
+    return f"vault: {why}" if why != error.code else f"vault: {error.code}: {error}"
 
 
 def managed_keys(sync: SecretSync) -> dict[str, ManagedKey]:

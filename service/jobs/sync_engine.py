@@ -3,11 +3,19 @@
 The planner decides (domain/plan.py); this writes, in parallel within the
 adapter's pacing, and reports per key. One key's failure never stops the others.
 Outcomes name keys and Azure error codes, never values.
+
+Key Vault deletes, recovers and purges asynchronously: a name deleted (by an earlier
+run, or by hand) answers 409 ObjectIsBeingDeleted for seconds, then
+ObjectIsDeletedButRecoverable until recovered. A write waits the first out (bounded
+by `being_deleted_wait`, then that key alone fails), recovers the second, and the
+job message says what it waited for.
 """
 
 from __future__ import annotations
 
 import contextvars
+import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,8 +23,8 @@ from typing import Any, TypeVar
 
 from domain.options import MAX_JOB_MESSAGE
 from domain.plan import (
-    DISABLED,
     OWNER_TAG,
+    REPORTED,
     Action,
     ManagedKey,
     Plan,
@@ -27,10 +35,14 @@ from domain.plan import (
 )
 from domain.remove_plan import plan_remove
 from domain.resolve import Resolution
-from domain.vault import KeyVault, VaultError
+from domain.vault import BEING_DELETED, DELETED_BUT_RECOVERABLE, KeyVault, VaultError
 
-DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
+BEING_DELETED_WAIT_SECONDS = 60.0  # how long one key waits for a deletion or purge to end
 T = TypeVar("T")
+
+# What a job waited for, as the message words it.
+STILL_DELETING = "still being deleted or purged in the vault (ObjectIsBeingDeleted)"
+RECOVERED = "soft-deleted in the vault, recovered before writing"
 
 
 @dataclass
@@ -40,6 +52,20 @@ class Outcome:
     failed: dict[str, str] = field(default_factory=dict)  # key or name -> why
     managed: dict[str, list[Any] | None] = field(default_factory=dict)  # lower name -> entry
     left: dict[str, str] = field(default_factory=dict)  # names left in place -> why (reported)
+    waited: dict[str, list[str]] = field(default_factory=dict)  # what for -> names
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, what: str) -> None:
+        # get-then-set from 8 threads loses increments (a bench once showed "399
+        # created" for 400 writes): under the lock.
+        with self._lock:
+            self.counts[what] = self.counts.get(what, 0) + 1
+
+    def waited_for(self, what: str, name: str) -> None:
+        with self._lock:
+            names = self.waited.setdefault(what, [])
+            if name not in names:
+                names.append(name)
 
     @property
     def succeeded(self) -> bool:
@@ -52,8 +78,12 @@ class Outcome:
             done = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()) if n)
             text = done or ("nothing written" if self.failed else "nothing to do")
             if self.failed:
-                failures = sorted(self.failed.items())
-                text += "; failed: " + ", ".join(f"{key} ({why})" for key, why in failures)
+                text += "; failed: " + _grouped(self.failed)
+            if self.waited:
+                text += "; waited for: " + "; ".join(
+                    f"{len(names)} {what} ({', '.join(sorted(names))})"
+                    for what, names in sorted(self.waited.items())
+                )
             if self.left:
                 left = sorted(self.left.items())
                 text += "; left in place: " + ", ".join(f"{name} ({why})" for name, why in left)
@@ -62,9 +92,27 @@ class Outcome:
         return text[:MAX_JOB_MESSAGE]
 
 
+def _grouped(failed: Mapping[str, str]) -> str:
+    """Keys by reason, so that one reason shared by many keys is said once."""
+    by_reason: dict[str, list[str]] = {}
+    for key, why in sorted(failed.items()):
+        by_reason.setdefault(why, []).append(key)
+    return "; ".join(f"{', '.join(keys)} ({why})" for why, keys in by_reason.items())
+
+
 class SyncEngine:
-    def __init__(self, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        concurrency: int = 8,
+        *,
+        being_deleted_wait: float = BEING_DELETED_WAIT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.concurrency = concurrency
+        self.being_deleted_wait = being_deleted_wait
+        self.sleep = sleep
+        self.clock = clock
 
     def plan(
         self,
@@ -96,10 +144,13 @@ class SyncEngine:
         for step in plan.of(Action.FAIL):
             outcome.failed[step.key] = step.reason
         for step in plan.of(Action.LEAVE):
-            if step.reason.startswith(DISABLED):  # never touched, but the user must know
-                outcome.left[step.name] = DISABLED
+            for reported in REPORTED:  # never touched, but the user must know
+                if step.reason.startswith(reported):
+                    outcome.left[step.name] = reported
         by_name = {s.name.lower(): s for s in listing}
-        run = _StepRunner(vault, resolution.values, target, fingerprint, by_name, outcome)
+        run = _StepRunner(
+            vault, resolution.values, target, fingerprint, by_name, outcome, self._waiting
+        )
         self.run_steps(run, plan.of(Action.CREATE, Action.UPDATE, Action.VERIFY, Action.DELETE))
         outcome.counts["unchanged"] = len(plan.of(Action.UNCHANGED))
         return outcome
@@ -114,7 +165,7 @@ class SyncEngine:
             outcome.left[step.name] = step.reason
             if step.name in plan.overlaps:  # another sync took it over: not ours any more
                 outcome.managed[step.name.lower()] = None
-        run = _StepRunner(vault, {}, SyncTarget(sync_id, ""), str, {}, outcome)
+        run = _StepRunner(vault, {}, SyncTarget(sync_id, ""), str, {}, outcome, self._waiting)
         self.run_steps(run, plan.of(Action.DELETE))
         outcome.counts["left"] = len(outcome.left)
         return outcome
@@ -125,6 +176,34 @@ class SyncEngine:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync") as pool:
             list(pool.map(lambda item: job.copy().run(run, item), items))
 
+    def _waiting(self) -> _Wait:
+        wait = self.being_deleted_wait
+        return _Wait(wait, self.clock() + wait, self.sleep, self.clock)
+
+
+class _GaveUp(Exception):
+    """A key waited as long as it may; the message says why (never a value)."""
+
+
+@dataclass
+class _Wait:
+    """One key's wait for a deletion or purge in progress: growing pauses, a deadline."""
+
+    seconds: float
+    deadline: float
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    pause: float = 0.25
+
+    def again(self) -> bool:
+        """Pause and say True, or say False once the deadline has passed."""
+        left = self.deadline - self.clock()
+        if left <= 0:
+            return False
+        self.sleep(min(self.pause, left))
+        self.pause = min(self.pause * 2, 2.0)
+        return True
+
 
 @dataclass
 class _StepRunner:
@@ -134,6 +213,7 @@ class _StepRunner:
     fingerprint: Callable[[str], str]
     listing: Mapping[str, VaultSecret]  # by lowercase name
     outcome: Outcome
+    waiting: Callable[[], _Wait]
 
     def __call__(self, step: Step) -> None:
         try:
@@ -144,24 +224,38 @@ class _StepRunner:
             else:
                 self._write(step, step.action.value + "d")
         except VaultError as error:
-            self.outcome.failed[step.key or step.name] = error.code
+            self.outcome.failed[step.key or step.name] = error.explain()
+        except _GaveUp as gave_up:
+            self.outcome.failed[step.key or step.name] = str(gave_up)
         except Exception as error:  # an adapter bug must not stop the other keys
             self.outcome.failed[step.key or step.name] = type(error).__name__
 
     def _count(self, what: str) -> None:
-        counts = self.outcome.counts
-        counts[what] = counts.get(what, 0) + 1  # dict updates are atomic under the GIL
+        self.outcome.count(what)
 
     def _write(self, step: Step, what: str) -> None:
         value = self.values[step.key]
         tags = {OWNER_TAG: self.target.sync_id}
-        try:
-            updated = self.vault.set_secret(step.name, value, tags)
-        except VaultError as error:
-            if error.inner != DELETED_BUT_RECOVERABLE:
-                raise
+        wait = self.waiting()
+        recovered = False
+        while True:
+            try:
+                updated = self.vault.set_secret(step.name, value, tags)
+                break
+            except VaultError as error:
+                if error.inner == BEING_DELETED:
+                    self.outcome.waited_for(STILL_DELETING, step.name)
+                    if wait.again():
+                        continue
+                    raise _GaveUp(
+                        f"{BEING_DELETED}: still being deleted or purged in the vault after "
+                        f"{wait.seconds:g} s; the next sync retries it"
+                    ) from None
+                if error.inner != DELETED_BUT_RECOVERABLE or recovered:
+                    raise
             self.vault.recover_secret(step.name)  # a soft-deleted name: recover, then set
-            updated = self.vault.set_secret(step.name, value, tags)
+            self.outcome.waited_for(RECOVERED, step.name)
+            recovered = True
         self._remember(step, value, updated)
         self._count(what)
 
@@ -180,7 +274,8 @@ class _StepRunner:
         try:
             self.vault.delete_secret(step.name)
         except VaultError as error:
-            if error.code != "SecretNotFound":
+            # Gone already, or its deletion (by hand, or by another sync) is under way.
+            if error.code != "SecretNotFound" and error.inner != BEING_DELETED:
                 raise
         self.outcome.managed[step.name.lower()] = None
         self._count("deleted")

@@ -1,5 +1,6 @@
 """Vaults for syncs: each sync's connection gives the credential; each vault URL
-gets one pacer, shared by every sync writing to it (the limits are per vault)."""
+gets one pacer, shared by every sync writing to it (the limits are per vault), and
+with a shared budget (PostgreSQL) by every replica too."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from urllib.parse import urlsplit
 from azure.core.credentials import TokenCredential
 
 from adapters.azure_key_vault import AzureKeyVault
-from adapters.pacing import VaultPacer
+from adapters.pacing import Pacer, VaultPacer
+from adapters.vault_budget import PostgresVaultBudget, SharedVaultPacer
 from domain.errors import FailedPrecondition, NotFound
 from domain.rules import is_loopback
 from domain.secret_sync import SecretSync
@@ -18,9 +20,12 @@ from service.app.connections import AzureConnections
 
 
 class ConnectionVaults:
-    def __init__(self, connections: AzureConnections) -> None:
+    def __init__(
+        self, connections: AzureConnections, budget: PostgresVaultBudget | None = None
+    ) -> None:
         self.connections = connections
-        self._pacers: dict[str, VaultPacer] = {}
+        self.budget = budget
+        self._pacers: dict[str, Pacer] = {}
         self._credentials: dict[tuple[str, int, str | None], TokenCredential] = {}
         self._lock = threading.Lock()
 
@@ -63,6 +68,11 @@ class ConnectionVaults:
                 credential = self._credentials.setdefault(key, credential)
         return credential
 
-    def _pacer(self, vault_url: str) -> VaultPacer:
+    def _pacer(self, vault_url: str) -> Pacer:
         with self._lock:
-            return self._pacers.setdefault(vault_url, VaultPacer())
+            pacer = self._pacers.get(vault_url)
+            if pacer is None:
+                pacer = self._pacers[vault_url] = (
+                    SharedVaultPacer(vault_url, self.budget) if self.budget else VaultPacer()
+                )
+            return pacer

@@ -10,6 +10,8 @@ way. Phase 5, history on PostgreSQL: audit queries with 10 k and 1 M events, the
 rebuild against a raw read, writes with 1 and 3 replicas (tests/bench/history_phase.py).
 Phase 6, what security costs: GetSecretSync on SQLite plaintext without authentication,
 with a service token, over TLS with a token, and over mutual TLS (security_bench.py).
+Phase 7, one vault budget for three replicas on PostgreSQL: three syncs of 400 secrets
+into one throttling vault (replicas_bench.py).
 Progress goes to stderr. `--only sync` (or api, source, history, security) runs some
 phases and prints their report to stdout unless --output is given, so BENCHMARKS.md
 keeps the full run; with --replace-sections their sections replace the same sections
@@ -37,6 +39,12 @@ from tests.bench.history_phase import HistoryBench, run_history
 from tests.bench.history_report import history_goals, render_history
 from tests.bench.machine import machine_facts
 from tests.bench.pg import fresh_schema, wait_for_connection_slots
+from tests.bench.replicas_bench import (
+    ReplicasBench,
+    bench_replicas,
+    render_replicas,
+    replicas_goals,
+)
 from tests.bench.report import Timing, render, render_partial, splice_sections
 from tests.bench.security_bench import bench_security
 from tests.bench.security_report import render_security
@@ -53,7 +61,7 @@ from tests.bench.sync_report import render_sync, sync_goals
 GET_PHASE_CONNECTIONS = 50
 CREATE_PHASE_CONNECTIONS = 70
 # api = phases 1 and 2 (Get, Create); security = phase 6
-PHASES = ("api", "source", "sync", "history", "security")
+PHASES = ("api", "source", "sync", "history", "security", "replicas")
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     api, source, sync = None, None, None
     history: HistoryBench | None = None
     security = ""
+    replicas: ReplicasBench | None = None
     with tempfile.TemporaryDirectory(prefix="secretsync-bench-") as tmp:
         if "api" in choice.phases:
             api = (*get_phase(settings, Path(tmp), waits), create_phase(settings, Path(tmp), waits))
@@ -206,10 +215,14 @@ def main(argv: list[str] | None = None) -> None:
             history = run_history(settings, Path(tmp), waits, say)
         if "security" in choice.phases:
             security = security_phase(settings, Path(tmp), choice.command)
+        if "replicas" in choice.phases:
+            say("phase 7: one vault budget for three replicas on PostgreSQL")
+            replicas = bench_replicas(Path(tmp), say)
     timing = Timing(begun, time.monotonic() - clock, sum(waits))
     goals: Sequence[str] = [
         *(sync_goals(sync) if sync else ()),
         *(history_goals(history) if history else ()),
+        *(replicas_goals(replicas) if replicas else ()),
     ]
     if api:
         markdown = render(settings, facts, timing, *api, extra_goals=goals)
@@ -219,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     markdown += render_sync(sync) if sync else ""
     markdown += render_history(history, settings.rounds) if history else ""
     markdown += security
+    markdown += render_replicas(replicas, choice.command) if replicas else ""
     if choice.to_stdout:
         print(markdown)
     elif choice.splice:

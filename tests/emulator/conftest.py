@@ -33,6 +33,16 @@ def emulator() -> Iterator[KeyVaultEmulator]:
         yield running
 
 
+@pytest.fixture
+def instant_windows(emulator: KeyVaultEmulator) -> KeyVaultEmulator:
+    """Opt out of Key Vault's delete/recover/purge windows, for tests that arrange state
+    through the store and look at shapes or counts, not at timing."""
+    emulator.timing.delete_seconds = 0.0
+    emulator.timing.recover_seconds = 0.0
+    emulator.timing.purge_seconds = 0.0
+    return emulator
+
+
 def credential_for(emulator: KeyVaultEmulator, **overrides: Any) -> ClientSecretCredential:
     return ClientSecretCredential(**{**emulator.credential_kwargs(), **overrides})
 

@@ -55,16 +55,32 @@ def test_errors_carry_azure_codes_never_values(emulator: KeyVaultEmulator) -> No
     with pytest.raises(VaultError) as missing:
         vault.get_value("nope")
     assert missing.value.code == "SecretNotFound" and missing.value.status == 404
+    emulator.timing.delete_seconds = 0.3
     vault.set_secret("gone", "CANARY-VALUE", {})
-    vault.delete_secret("gone")
+    vault.delete_secret("gone")  # returns as soon as Key Vault has accepted it
+    with pytest.raises(VaultError) as deleting:
+        vault.set_secret("gone", "CANARY-VALUE", {})
+    assert deleting.value.status == 409 and deleting.value.inner == "ObjectIsBeingDeleted"
+    time.sleep(0.35)
     with pytest.raises(VaultError) as deleted:
         vault.set_secret("gone", "CANARY-VALUE", {})
     assert deleted.value.inner == "ObjectIsDeletedButRecoverable"
-    assert "CANARY-VALUE" not in str(deleted.value)
+    assert "CANARY-VALUE" not in str(deleted.value) + str(deleting.value)
+
+
+def test_recover_waits_for_the_deletion_and_the_recovery(emulator: KeyVaultEmulator) -> None:
+    emulator.timing.delete_seconds = 0.5
+    emulator.timing.recover_seconds = 0.5
+    vault = adapter(emulator, sleep=time.sleep)
+    vault.set_secret("round-trip", "1", {})
+    vault.delete_secret("round-trip")
+    vault.recover_secret("round-trip")  # 409 ObjectIsBeingDeleted first: waits it out
+    vault.set_secret("round-trip", "2", {})
+    assert vault.get_value("round-trip") == "2"
 
 
 def test_recover_then_set(emulator: KeyVaultEmulator) -> None:
-    vault = adapter(emulator)
+    vault = adapter(emulator, sleep=time.sleep)
     vault.set_secret("back", "1", {})
     vault.delete_secret("back")
     vault.recover_secret("back")

@@ -21,6 +21,7 @@ from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from domain.plan import OWNER_TAG
 from keyvault_emulator import KeyVaultEmulator
 from keyvault_emulator.counters import OUTCOMES
+from keyvault_emulator.errors import ApiError
 from keyvault_emulator.ratelimit import RateLimit
 from keyvault_emulator.store import Version
 from tests.emulator.conftest import eventually, vault_value
@@ -71,6 +72,13 @@ def vault_contents(emulator: KeyVaultEmulator) -> dict[str, str]:
     """Every live secret's name (as first written) and value."""
     page = emulator.vault().list_secrets(None, 100_000)
     return {s.name: s.version.value for s in page.items}
+
+
+def _deleted(emulator: KeyVaultEmulator, name: str) -> bool:
+    try:
+        return bool(emulator.vault().get_deleted(name))
+    except ApiError:
+        return False
 
 
 def mentions(message: str, name: str) -> bool:
@@ -255,7 +263,9 @@ def test_overwrite_destination_deletes_unmanaged_secrets_on_the_first_run_only(w
 
     assert sync.sync_status == SUCCEEDED, sync.last_sync_message
     assert vault_contents(world.emulator) == {"A": "1"}
-    assert world.emulator.vault().get_deleted("STALE")  # soft-deleted, not purged
+    # Soft-deleted, not purged: in the deleted collection once Key Vault's deletion,
+    # which runs on after the sync, has finished.
+    eventually(lambda: _deleted(world.emulator, "STALE"))
 
     world.vault_put("BY-HAND", "untagged, after the first run")
     later = world.trigger(sync.id)

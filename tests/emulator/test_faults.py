@@ -166,7 +166,7 @@ def test_latency_is_added_to_every_request(emulator, raw_client):
     assert time.monotonic() - started >= 0.12
 
 
-def test_counters_count_what_was_sent(emulator, raw_client):
+def test_counters_count_what_was_sent(emulator, instant_windows, raw_client):
     warm(raw_client)
     vault = emulator.vault()
     vault.set_secret("z1", "v")

@@ -83,7 +83,7 @@ def test_a_failed_removal_keeps_the_sync(world):
     shown = world.wait(sync.id, "remove_status")
 
     assert shown.remove_status == pb.JOB_STATUS_FAILED
-    assert "A (Forbidden)" in shown.last_remove_message
+    assert "A (Forbidden (AccessDenied)" in shown.last_remove_message
     assert vault_value(world.emulator, "A") == "1"
     world.syncs.TriggerSecretSync(api.TriggerSecretSyncRequest(id=sync.id))  # not being deleted
 

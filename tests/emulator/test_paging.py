@@ -100,7 +100,7 @@ def test_versions_of_a_missing_secret_list_nothing(client):
     assert list(client.list_properties_of_secret_versions("absent")) == []
 
 
-def test_deleted_secrets_are_paged(emulator, client):
+def test_deleted_secrets_are_paged(emulator, instant_windows, client):
     vault = emulator.vault()
     for i in range(30):
         vault.set_secret(f"gone-{i:02d}", "v")

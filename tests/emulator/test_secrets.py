@@ -170,6 +170,14 @@ def test_value_size_limit(raw_client):
     assert too_big.value.error.code == "BadParameter"
 
 
+def test_value_size_limit_counts_utf8_bytes(raw_client):
+    raw_client.set_secret("accents", "é" * 12_800)  # 25,600 bytes
+    with pytest.raises(HttpResponseError) as too_big:
+        raw_client.set_secret("more-accents", "é" * 12_801)  # 12,801 chars, 25,602 bytes
+    assert too_big.value.error.code == "BadParameter"
+    assert "25600 bytes" in too_big.value.error.message
+
+
 def test_tag_and_content_type_limits(raw_client):
     raw_client.set_secret("fifteen", "v", tags={f"t{i}": "x" for i in range(15)})
     with pytest.raises(HttpResponseError) as tags:
@@ -184,7 +192,7 @@ def test_tag_and_content_type_limits(raw_client):
     assert content_type.value.error.code == "BadParameter"
 
 
-def test_any_api_version_is_accepted(emulator):
+def test_every_version_the_sdk_knows_is_accepted(emulator):
     for version in ("7.4", "7.5", "7.6", "2025-07-01", "2026-04-01"):
         response = vault_request(
             emulator, "PUT", "/secrets/v", api_version=version, json={"value": version}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,9 @@ from tests.emulator.conftest import inner_code, vault_request
 
 def test_delete_then_get_deleted(emulator, client):
     client.set_secret("old", "v", tags={"k": "v"})
-    deleted = client.begin_delete_secret("old").result()
+    poller = client.begin_delete_secret("old")
+    deleted = poller.result()  # at once, before the deletion has finished
+    poller.wait()
     assert deleted.recovery_id == f"{emulator.url}/deletedsecrets/old"
     assert deleted.scheduled_purge_date - deleted.deleted_date == timedelta(days=90)
     again = client.get_deleted_secret("old")
@@ -57,14 +60,16 @@ def test_recover_brings_back_every_version(client):
     first = client.set_secret("back", "v1")
     client.set_secret("back", "v2")
     client.begin_delete_secret("back").wait()
-    recovered = client.begin_recover_deleted_secret("back").result()
+    recovering = client.begin_recover_deleted_secret("back")
+    recovered = recovering.result()
+    recovering.wait()
     assert recovered.name == "back"
     assert client.get_secret("back").value == "v2"
     assert client.get_secret("back", first.properties.version).value == "v1"
     assert list(client.list_deleted_secrets()) == []
 
 
-def test_recover_answers_a_bundle_without_value(emulator):
+def test_recover_answers_a_bundle_without_value(emulator, instant_windows):
     emulator.vault().set_secret("r", "v")
     emulator.vault().delete_secret("r")
     response = vault_request(emulator, "POST", "/deletedsecrets/r/recover")
@@ -73,17 +78,23 @@ def test_recover_answers_a_bundle_without_value(emulator):
     assert response.json()["id"].startswith(f"{emulator.url}/secrets/r/")
 
 
-def test_purge_frees_the_name(emulator, client):
+def test_purge_frees_the_name_once_it_has_finished(emulator, client, raw_client):
+    emulator.timing.purge_seconds = 0.3
     client.set_secret("Purged", "v1")
     client.begin_delete_secret("purged").wait()
     client.purge_deleted_secret("PURGED")
     with pytest.raises(ResourceNotFoundError) as gone:
         client.get_deleted_secret("purged")
     assert gone.value.error.message == "Deleted Secret not found: purged"
+    assert [p.name for p in client.list_properties_of_secrets()] == []
+    with pytest.raises(ResourceExistsError) as busy:
+        raw_client.set_secret("purged", "too early")
+    assert inner_code(busy.value) == "ObjectIsBeingDeleted"
+    time.sleep(0.35)
     assert client.set_secret("purged", "v2").name == "purged"  # the new casing now
 
 
-def test_purge_answers_204_without_body(emulator):
+def test_purge_answers_204_without_body(emulator, instant_windows):
     emulator.vault().set_secret("p", "v")
     emulator.vault().delete_secret("p")
     response = vault_request(emulator, "DELETE", "/deletedsecrets/p")

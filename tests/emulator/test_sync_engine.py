@@ -29,7 +29,6 @@ def vault(emulator: KeyVaultEmulator) -> AzureKeyVault:
         ClientSecretCredential(**emulator.credential_kwargs()),
         connection_verify=str(emulator.ca_path),
         verify_challenge_resource=False,
-        sleep=lambda _: None,
     )
 
 
@@ -143,5 +142,26 @@ def test_one_failing_key_does_not_stop_the_others_and_no_value_is_reported(vault
     vault.delete_secret("app-B")  # soft-deleted: writing B needs a recover...
     emulator.set_permissions(emulator.client_id, ["list", "get", "set", "delete"])  # ...denied
     outcome = Sync(vault).run({"A": "CANARY-1", "B": "CANARY-2", "C": "CANARY-3"})
-    assert outcome.failed == {"B": "Forbidden"} and outcome.counts["created"] == 2
-    assert "B (Forbidden)" in outcome.message() and "CANARY" not in outcome.message()
+    assert outcome.failed["B"].startswith("Forbidden (AccessDenied): the vault's access policy")
+    assert outcome.counts["created"] == 2
+    assert "B (Forbidden (AccessDenied)" in outcome.message()
+    assert "CANARY" not in outcome.message()
+
+
+
+def test_a_name_still_being_purged_fails_alone_after_the_bounded_wait(vault, emulator):
+    emulator.timing.delete_seconds = 0.0
+    emulator.timing.purge_seconds = 60.0  # longer than this engine waits
+    emulator.vault().set_secret("app-GONE", "old")
+    emulator.vault().delete_secret("app-GONE")
+    emulator.vault().purge("app-GONE")
+    engine = SyncEngine(being_deleted_wait=1.0)
+    outcome = engine.sync(
+        Resolution({"GONE": "new", "OK": "fine"}, {}), vault, {}, TARGET, fingerprint
+    )
+    assert outcome.counts["created"] == 1 and vault.get_value("app-OK") == "fine"
+    assert outcome.failed == {
+        "GONE": "ObjectIsBeingDeleted: still being deleted or purged in the vault after 1 s; "
+        "the next sync retries it"
+    }
+    assert "waited for: 1 still being deleted or purged" in outcome.message()

@@ -5,8 +5,9 @@ model and job runs were redesigned (tests/fixtures/make_main_store.py): events o
 every type, lease renewals recorded on the syncs themselves, a rotated root key, and
 the answers the API gave then (expected.json). Opened by today's code, the syncs view
 is rebuilt from those events (its table has other columns now), the audit trail is
-replayed from zero, and every answer is the one given then - but for the etag, which
-now names the settings rather than the version.
+replayed from zero, and every answer is the one given then - but for what changed on
+purpose since (as_then): the etag, which now names the settings rather than the version,
+and the connection's name, which is filled in now.
 """
 
 from __future__ import annotations
@@ -66,8 +67,14 @@ def caught_up(syncs: api_grpc.SecretSyncServiceStub) -> list[Any]:
     )
 
 
-def without_etag(shown: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in shown.items() if k != "etag"}
+def as_then(shown: dict[str, Any]) -> dict[str, Any]:
+    """An answer as it reads today, less what changed on purpose since the store was made:
+    the etag (it names the settings now), and the connection's name (then never filled in,
+    now always)."""
+    then = {k: v for k, v in shown.items() if k != "etag"}
+    if "connection" in then:
+        then["connection"] = {k: v for k, v in then["connection"].items() if k != "name"}
+    return then
 
 
 def test_an_old_store_serves_the_syncs_it_served(old_store):
@@ -76,7 +83,8 @@ def test_an_old_store_serves_the_syncs_it_served(old_store):
     assert [s.id for s in listed] == EXPECTED["list"]
     for name, expected in EXPECTED["syncs"].items():
         shown = syncs.GetSecretSync(api.GetSecretSyncRequest(id=IDS[name])).secret_sync
-        assert without_etag(MessageToDict(shown)) == without_etag(expected), name
+        assert MessageToDict(shown)["connection"]["name"] == "emulator"
+        assert as_then(MessageToDict(shown)) == as_then(expected), name
     with pytest.raises(grpc.RpcError) as gone:
         syncs.GetSecretSync(api.GetSecretSyncRequest(id=IDS["deleted"]))
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from domain.key_schema import is_valid_vault_name, vault_name
 from domain.options import InitialSyncBehavior
 from domain.plan import (
-    MAX_VALUE_CHARS,
+    CERTIFICATE,
+    MAX_VALUE_BYTES,
     OWNER_TAG,
     WRITES,
     Action,
@@ -42,10 +43,13 @@ class LongValue(str):
     """A value too long for Key Vault, shown by its length in failure reports."""
 
     def __repr__(self) -> str:
-        return f"<{len(self)} characters>"
+        return f"<{len(self)} characters, {len(self.encode())} bytes>"
 
 
-TOO_LONG = LongValue("v" * (MAX_VALUE_CHARS + 1))
+TOO_LONG = LongValue("v" * (MAX_VALUE_BYTES + 1))
+# Key Vault counts bytes: 12,801 two-byte characters are too many, 12,800 are not.
+TOO_MANY_BYTES = LongValue("é" * (MAX_VALUE_BYTES // 2 + 1))
+AT_THE_BYTE_LIMIT = LongValue("é" * (MAX_VALUE_BYTES // 2))
 
 
 def fingerprint(value: str) -> str:
@@ -58,9 +62,11 @@ def target(**overrides: object) -> SyncTarget:
     return SyncTarget(**fields)  # type: ignore[arg-type]
 
 
-def secret(name: str, *, owner: str = "", enabled: bool = True, updated: int = 1) -> VaultSecret:
+def secret(
+    name: str, *, owner: str = "", enabled: bool = True, updated: int = 1, managed: bool = False
+) -> VaultSecret:
     tags = {OWNER_TAG: owner} if owner else {}
-    return VaultSecret(name=name, enabled=enabled, updated=updated, tags=tags)
+    return VaultSecret(name=name, enabled=enabled, updated=updated, tags=tags, managed=managed)
 
 
 def managed(name: str, key: str, value: str, updated: int = 1) -> dict[str, ManagedKey]:
@@ -98,6 +104,7 @@ class Entry:
     enabled: bool = True
     updated: int = 0
     tags: dict[str, str] = field(default_factory=dict)
+    managed: bool = False  # backs a certificate: Key Vault refuses set and delete
 
 
 class SimulatedVault:
@@ -112,7 +119,8 @@ class SimulatedVault:
 
     def listing(self) -> list[VaultSecret]:
         return [
-            VaultSecret(e.name, e.enabled, e.updated, dict(e.tags)) for e in self.entries.values()
+            VaultSecret(e.name, e.enabled, e.updated, dict(e.tags), managed=e.managed)
+            for e in self.entries.values()
         ]
 
     def plan(
@@ -133,12 +141,14 @@ class SimulatedVault:
                     assert lower not in self.entries, step
                 else:
                     assert self.entries[lower].enabled, step
+                    assert not self.entries[lower].managed, step  # Key Vault refuses: 403
                 self.clock += 1
                 value = source[step.key]
                 name = self.entries[lower].name if lower in self.entries else step.name
                 self.entries[lower] = Entry(name, value, True, self.clock, {OWNER_TAG: SYNC})
                 self.managed[lower] = ManagedKey(name, step.key, fingerprint(value), self.clock)
             elif step.action is Action.DELETE:
+                assert not self.entries[lower].managed, step  # Key Vault refuses: 403
                 del self.entries[lower]
                 self.managed.pop(lower, None)
 
@@ -223,12 +233,37 @@ def test_longest_name_is_fine():
 
 
 def test_too_long_value_fails_alone():
-    result = plan({"BIG": TOO_LONG, "SMALL": "v", "EDGE": "v" * MAX_VALUE_CHARS})
+    result = plan({"BIG": TOO_LONG, "SMALL": "v", "EDGE": "v" * MAX_VALUE_BYTES})
     [failed] = result.of(Action.FAIL)
     assert failed.key == "BIG" and failed.name == "BIG"
-    assert "longer" in failed.reason
+    assert "25601 bytes, more than Key Vault's limit of 25600 bytes" in failed.reason
     assert by_name(result)["small"] is Action.CREATE
     assert by_name(result)["edge"] is Action.CREATE
+
+
+def test_value_limit_counts_utf8_bytes_not_characters():
+    result = plan({"ACCENTS": TOO_MANY_BYTES, "EDGE": AT_THE_BYTE_LIMIT})
+    [failed] = result.of(Action.FAIL)
+    assert failed.key == "ACCENTS"  # 12,801 characters, 25,602 bytes
+    assert "25602 bytes" in failed.reason
+    assert by_name(result)["edge"] is Action.CREATE
+
+
+def test_certificate_backed_secret_of_a_source_key_is_left_and_says_so():
+    listing = [secret("TLS-CERT", managed=True)]
+    result = plan({"TLS_CERT": "mine"}, listing, managed("TLS-CERT", "TLS_CERT", "old"))
+    assert writes(result) == []
+    [left] = result.of(Action.LEAVE)
+    assert left.name == "TLS-CERT" and left.reason.startswith(CERTIFICATE)
+
+
+@pytest.mark.parametrize("owner", ["", SYNC])
+@pytest.mark.parametrize("first_run", [False, True])
+def test_certificate_backed_secret_is_never_deleted(owner, first_run):
+    listing = [secret("web-cert", managed=True, owner=owner)]
+    result = plan({}, listing, managed("web-cert", "web_cert", "x"), first_run=first_run)
+    assert writes(result) == []
+    assert result.of(Action.LEAVE)[0].reason.startswith(CERTIFICATE)
 
 
 def test_too_long_value_keeps_its_vault_secret():
@@ -497,7 +532,10 @@ source_keys = st.tuples(short_keys, st.integers(0, 19)).map(
     lambda pair: ODD_KEYS[pair[1] - 18] if pair[1] >= 18 else pair[0]
 )
 short_values = st.sampled_from(["", "x", "y", "xy"])
-values = st.sampled_from(["", "x", "y", "xy", "yx", "xx", "yy", "xyx", "yyy", TOO_LONG])
+values = st.sampled_from(
+    ["", "x", "y", "xy", "yx", "xx", "yy", "xyx", "yyy", TOO_LONG, TOO_MANY_BYTES,
+     AT_THE_BYTE_LIMIT]
+)
 cases = st.sampled_from([str, str.lower, str.upper, str.swapcase])
 owners = st.sampled_from(["", SYNC, OTHER])
 anywhere_names = st.text(alphabet="aAbBxY-", min_size=1, max_size=6)
@@ -508,8 +546,14 @@ attributes = st.tuples(cases, st.booleans(), st.integers(0, 3), owners)
 kinds = st.sampled_from(["absent", "synced", "other"])
 
 
-def _entry(name: str, value: str, enabled: bool, updated: int, owner: str) -> Entry:
-    return Entry(name, value, enabled, updated, {OWNER_TAG: owner} if owner else {})
+def _entry(
+    name: str, value: str, enabled: bool, updated: int, owner: str, managed: bool = False
+) -> Entry:
+    return Entry(name, value, enabled, updated, {OWNER_TAG: owner} if owner else {}, managed)
+
+
+# Now and then a secret that backs a certificate.
+certificates = st.integers(0, 4).map(lambda n: n == 0)
 
 
 def _names(schema: str, environment: str) -> st.SearchStrategy[str]:
@@ -524,7 +568,9 @@ def _names(schema: str, environment: str) -> st.SearchStrategy[str]:
 NAMES = {(sc, env): _names(sc, env) for sc in SCHEMAS for env in ENVIRONMENTS}
 LISTINGS = {
     place: st.lists(
-        st.builds(_entry, names, short_values, st.booleans(), st.integers(0, 3), owners),
+        st.builds(
+            _entry, names, short_values, st.booleans(), st.integers(0, 3), owners, certificates
+        ),
         max_size=4,
     )
     for place, names in NAMES.items()
@@ -561,7 +607,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             state[name.lower()] = ManagedKey(case(name), key, fingerprint(value), updated)
         elif all(e.name.lower() != name.lower() for e in entries):
             held = value if draw(st.booleans()) else draw(short_values)
-            entries.append(_entry(case(name), held, enabled, updated, owner))
+            entries.append(_entry(case(name), held, enabled, updated, owner, draw(certificates)))
     entries += draw(LISTINGS[place])
     entries = list({e.name.lower(): e for e in reversed(entries)}.values())[::-1]
     # What else this sync recorded: stale names, and some of the secrets in the vault.
@@ -610,13 +656,15 @@ def first_plan(s: Scenario) -> tuple[SimulatedVault, Plan]:
 
 
 def check_no_forbidden_writes(s: Scenario, result: Plan) -> None:
-    """(a) nothing outside the schema, disabled or owned by another sync is written."""
+    """(a) nothing outside the schema, disabled, backing a certificate or owned by
+    another sync is written."""
     before = {e.name.lower(): e for e in s.entries}
     for step in result.of(*WRITES):
         lower = step.name.lower()
         assert in_schema(step.name, s.options), step
         if lower in before:
             assert before[lower].enabled, step
+            assert not before[lower].managed, step
             assert before[lower].tags.get(OWNER_TAG, "") in ("", SYNC), step
     for name in result.overlaps:
         assert before[name.lower()].tags.get(OWNER_TAG) == OTHER, name
@@ -666,7 +714,9 @@ def check_vault_holds_source(s: Scenario, first: Plan, vault: SimulatedVault) ->
             continue
         lower = vault_name(key, schema, environment).lower()
         old = before.get(lower)
-        if old is not None and (not old.enabled or old.tags.get(OWNER_TAG, "") not in ("", SYNC)):
+        if old is not None and (
+            not old.enabled or old.managed or old.tags.get(OWNER_TAG, "") not in ("", SYNC)
+        ):
             assert vault.entries[lower] == old, key
             continue
         assert vault.entries[lower].value == value, key
@@ -684,7 +734,9 @@ def check_cleaned_up(s: Scenario, first: Plan, vault: SimulatedVault) -> None:
     first_overwrite = s.options["first_run"] and s.options["initial_sync_behavior"] is OVERWRITE
     for entry in s.entries:
         lower, owner = entry.name.lower(), entry.tags.get(OWNER_TAG, "")
-        if lower in wanted or not entry.enabled or not in_schema(entry.name, s.options):
+        if lower in wanted or not entry.enabled or entry.managed:
+            continue
+        if not in_schema(entry.name, s.options):
             continue
         if owner == SYNC or (not owner and (lower in s.state or first_overwrite)):
             assert lower not in vault.entries, entry

@@ -388,3 +388,16 @@ def test_check_reference_cycles_agrees_with_resolve(
             assert error.reason in {"REFERENCE_CYCLE", "REFERENCE_TOO_DEEP"}
             refused = True
         assert refused == (key in problems), (key, app_values, shared_values, problems)
+
+
+# --- Key Vault's value limit --------------------------------------------------------------
+
+
+def test_a_value_over_key_vaults_limit_in_bytes_is_a_problem_of_its_key() -> None:
+    half = "é" * 6_400  # 12,800 bytes
+    values, problems = resolved(
+        APP,
+        {APP: {"BIG": "${HALF}${HALF}x", "EDGE": "${HALF}${HALF}", "HALF": half, "OK": "v"}},
+    )
+    assert set(values) == {"EDGE", "HALF", "OK"}  # EDGE is exactly 25,600 bytes
+    assert problems == {"BIG": "value is 25601 bytes, more than Key Vault's limit of 25600 bytes"}

@@ -28,6 +28,7 @@ from domain.rules import (
     check_environment,
     check_key_schema,
     check_name,
+    check_refresh_interval,
     check_request_id,
     check_settings,
     check_uuid,
@@ -717,6 +718,25 @@ def test_environment_property_valid_slugs_never_violate(slug, separator):
     slug = slug.replace("-", separator)
     assert (check_environment(slug) == []) == (len(slug) <= rules.MAX_ENVIRONMENT)
 
+
+
+@pytest.mark.parametrize(
+    ("seconds", "development", "ok"),
+    [
+        (0, False, True),  # off
+        (60, False, True),
+        (59, False, False),
+        (2, True, True),  # a development server accepts short intervals
+        (1, True, False),
+        (7 * 86_400, False, True),
+        (7 * 86_400 + 1, True, False),
+        (-5, True, False),
+    ],
+)
+def test_refresh_interval_bounds(seconds, development, ok):
+    found = check_refresh_interval(seconds, development=development)
+    assert (found == []) is ok
+    assert all(v.field == "sync_options.refresh_interval_seconds" for v in found)
 
 
 def test_a_key_schema_breaking_two_rules_names_both():
