@@ -139,7 +139,7 @@ class SecretSync(Aggregate):
     disable_secret_deletion: bool
     refresh_interval_seconds: int = 0  # for a sync whose events predate the setting
     # Who the sync acts for (domain/sync_owner.py): set by Created and Updated.
-    owner: dict[str, Any] | None
+    owner: dict[str, Any] | None = None
 
     class Event(Aggregate.Event):
         actor: str
