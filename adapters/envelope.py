@@ -91,7 +91,7 @@ class RootKey:
         if not path.exists():
             if not create:
                 raise RootKeyError(f"no root key file at {path}")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(_b64(os.urandom(KEY_BYTES)) + "\n")

@@ -128,6 +128,31 @@ class StoreFull(ResourceExhausted):
         super().__init__(message, "STORE_FULL")
 
 
+class ManagedIdentityNotAllowed(PermissionDenied):
+    """The operator has not allowed this project the host's managed identity (or this
+    vault with it): domain/managed_identity.py."""
+
+    reason = "MANAGED_IDENTITY_NOT_ALLOWED"
+
+
+class StreamLifetimeReached(SecretSyncError):
+    """A stream was open for the longest time the server allows: reconnect, resuming from
+    the last message (the caller's rights are checked again on the new call)."""
+
+    reason = "STREAM_LIFETIME_REACHED"
+
+
+MAX_ECHO = 64
+
+
+def echo(value: str, limit: int = MAX_ECHO) -> str:
+    """A caller's value as an error message may quote it: at most `limit` characters,
+    so a megabyte sent is never a megabyte answered (gRPC metadata has a size limit)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
 def require(violations: list[FieldViolation]) -> None:
     """Raise InvalidArgument when any violation was found."""
     if violations:

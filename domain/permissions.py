@@ -45,8 +45,12 @@ MAX_PATTERNS = 50
 MAX_PATTERN = 512
 PROJECT_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Actors the service records itself: no credential may pose as one of them.
-RESERVED_ACTORS = ("anonymous", "worker", "auto-sync", "bootstrap")
+BOOTSTRAP_ACTOR = "bootstrap"  # `token create --bootstrap`, writing to the store itself
+RESERVED_ACTORS = ("anonymous", "worker", "auto-sync", BOOTSTRAP_ACTOR)
 RESERVED_PREFIXES = ("secret-sync:",)
+# The bootstrap admin's principal (`token create --bootstrap`): no token made over the
+# API and no JWT may act as it, so the audit tells the bootstrap admin apart.
+BOOTSTRAP_PRINCIPAL = "admin"
 PRINCIPAL_RE = re.compile(r"^[A-Za-z0-9._@:+/=-]{1,256}$")
 
 
@@ -216,8 +220,11 @@ def _strings(value: Any, where: str, violations: list[FieldViolation]) -> list[s
     return list(value)
 
 
-def check_principal(name: str, field_name: str = "principal") -> list[FieldViolation]:
-    """A name a credential may act as: not one the service records for itself."""
+def check_principal(
+    name: str, field_name: str = "principal", *, bootstrap: bool = False
+) -> list[FieldViolation]:
+    """A name a credential may act as: not one the service records for itself, nor the
+    bootstrap admin's (unless this is the bootstrap)."""
     if not PRINCIPAL_RE.fullmatch(name):
         return [
             FieldViolation(
@@ -226,6 +233,13 @@ def check_principal(name: str, field_name: str = "principal") -> list[FieldViola
         ]
     if name in RESERVED_ACTORS or name.startswith(RESERVED_PREFIXES):
         return [FieldViolation(field_name, f"{name!r} is reserved for the service itself")]
+    if name.lower() == BOOTSTRAP_PRINCIPAL and not bootstrap:
+        return [
+            FieldViolation(
+                field_name,
+                f"{name!r} is reserved for the bootstrap admin (token create --bootstrap)",
+            )
+        ]
     return []
 
 

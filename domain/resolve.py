@@ -6,6 +6,9 @@
   of folder /a/b in environment env. References expand recursively, at most
   MAX_DEPTH deep; a cycle or a missing key is a problem of that key only, so
   one bad key never blocks the others.
+- With `readable` (what the sync's owner may read, domain/sync_owner.py), a key that
+  comes from, or references, a folder it may not read is a problem too
+  (OWNER_CANNOT_READ): its value is never expanded, so it can never be pushed.
 - A value that resolves to more than Key Vault's 25 KB (UTF-8 bytes) is a problem
   of its key too: no sync could push it.
 """
@@ -32,6 +35,8 @@ class SourceFolder:
 
 
 Loader = Callable[[str, str], SourceFolder | None]
+Readable = Callable[[str, str], bool]  # (environment, path) -> may be read
+OWNER_CANNOT_READ = "OWNER_CANNOT_READ"
 
 
 @dataclass
@@ -90,12 +95,14 @@ class Sources:
         return None if origin is None else (*origin, key)
 
 
-def resolve(environment: str, path: str, load: Loader) -> Resolution:
+def resolve(
+    environment: str, path: str, load: Loader, readable: Readable | None = None
+) -> Resolution:
     sources = Sources(load, strict=False)
     resolution = Resolution()
     for key, origin in sorted(sources.origins((environment, path)).items()):
         try:
-            value = _expand((*origin, key), sources, ())
+            value = _expand((*origin, key), sources, (), readable)
         except ReferenceProblem as problem:
             resolution.problems[key] = str(problem)
             continue
@@ -106,7 +113,11 @@ def resolve(environment: str, path: str, load: Loader) -> Resolution:
     return resolution
 
 
-def _expand(node: Node, sources: Sources, stack: tuple[Node, ...]) -> str:
+def _expand(
+    node: Node, sources: Sources, stack: tuple[Node, ...], readable: Readable | None = None
+) -> str:
+    if readable is not None and not readable(node[0], node[1]):
+        raise ReferenceProblem(_unreadable(node, stack), OWNER_CANNOT_READ)
     if node in stack:
         raise ReferenceProblem("reference cycle: " + _chain((*stack, node)), "REFERENCE_CYCLE")
     if len(stack) > MAX_DEPTH:
@@ -132,7 +143,7 @@ def _expand(node: Node, sources: Sources, stack: tuple[Node, ...]) -> str:
                 "which does not exist",
                 "REFERENCE_MISSING",
             )
-        return _expand(target, sources, (*stack, node))
+        return _expand(target, sources, (*stack, node), readable)
 
     return REFERENCE_RE.sub(substitute, raw)
 
@@ -177,6 +188,14 @@ def folders_read_by(environment: str, path: str, load: Loader) -> set[Place]:
         todo += folder.imports
         todo += [(env, p) for refs in folder.refs.values() for env, p, _ in refs]
     return seen
+
+
+def _unreadable(node: Node, stack: tuple[Node, ...]) -> str:
+    """Names the folder, never a value; a reference chain shows how it was reached."""
+    where = f"{node[0]}:{node[1]}"
+    if not stack:
+        return f"comes from {where}, which the sync's owner may not read"
+    return f"{_chain((*stack, node))}: {where} is a folder the sync's owner may not read"
 
 
 def _node(node: Node) -> str:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from domain.errors import FieldViolation
 from domain.options import InitialSyncBehavior
+from domain.text_policy import check_text
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_NAME = 64
@@ -36,7 +36,9 @@ KEY_VAULT_SUFFIXES = (
 VAULT_NAME_RE = re.compile(r"^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-)){1,22}[a-zA-Z0-9]$")
 SECRET_KEY_PLACEHOLDER = "{{secretKey}}"
 ENVIRONMENT_PLACEHOLDER = "{{environment}}"
+# '/' passes this first check so that the refusal can say why (vault names hold none).
 KEY_SCHEMA_RE = re.compile(r"[A-Za-z0-9_/-]*")
+MAX_VAULT_SECRET_NAME = 127
 PLACEHOLDERS_RE = re.compile(r"\{\{secretKey\}\}|\{\{environment\}\}")
 MAX_KEY_SCHEMA = 255
 REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -92,7 +94,7 @@ def check_settings(
     found += url_violations
     if settings.initial_sync_behavior is None:
         found.append(FieldViolation(INITIAL_SYNC_BEHAVIOR, "must be set"))
-    found += check_key_schema(settings.key_schema)
+    found += check_key_schema(settings.key_schema, settings.environment)
     found += check_refresh_interval(
         settings.refresh_interval_seconds, development=allow_loopback_vaults
     )
@@ -138,14 +140,10 @@ def check_name(name: str) -> list[FieldViolation]:
 
 
 def check_description(description: str) -> list[FieldViolation]:
-    control = any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in description)
+    too_long = len(description) > MAX_DESCRIPTION
     return _broken(
-        DESCRIPTION,
-        [
-            (len(description) > MAX_DESCRIPTION, f"must be at most {MAX_DESCRIPTION} characters"),
-            (control, "must not contain control characters"),
-        ],
-    )
+        DESCRIPTION, [(too_long, f"must be at most {MAX_DESCRIPTION} characters")]
+    ) + check_text(description, DESCRIPTION, multiline=True)
 
 
 def check_uuid(field: str, value: str) -> list[FieldViolation]:
@@ -269,14 +267,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_key_schema(schema: str) -> list[FieldViolation]:
-    """Empty means no schema; otherwise {{secretKey}} once, {{environment}} at most once."""
+def check_key_schema(schema: str, environment: str = "") -> list[FieldViolation]:
+    """Empty means no schema; otherwise {{secretKey}} once, {{environment}} at most once,
+    and the schema must be able to make a valid Key Vault name (1-127 letters, digits and
+    '-', '_' becoming '-'): for `environment` (the sync's; when not known, the longest
+    slug allowed) and the shortest key. A schema that can never make one would fail
+    every key of every run."""
     if not schema:
         return []
     # Check the text between placeholders piece by piece: removing one placeholder
     # must not be able to assemble another out of its neighbours.
     pieces = PLACEHOLDERS_RE.split(schema)
-    return _broken(
+    broken = _broken(
         KEY_SCHEMA,
         [
             (len(schema) > MAX_KEY_SCHEMA, f"must be at most {MAX_KEY_SCHEMA} characters"),
@@ -290,11 +292,33 @@ def check_key_schema(schema: str) -> list[FieldViolation]:
             ),
             (
                 not all(KEY_SCHEMA_RE.fullmatch(piece) for piece in pieces),
-                "may hold only letters, digits, '_', '-', '/' and the placeholders "
+                "may hold only letters, digits, '_', '-' and the placeholders "
                 "{{secretKey}} and {{environment}}",
             ),
         ],
     )
+    return broken or _check_vault_name_reach(schema, environment)
+
+
+def _check_vault_name_reach(schema: str, environment: str) -> list[FieldViolation]:
+    if "/" in schema:
+        return [
+            FieldViolation(
+                KEY_SCHEMA, "must not hold '/': Key Vault names are letters, digits and '-'"
+            )
+        ]
+    fixed = len(PLACEHOLDERS_RE.sub("", schema))
+    if ENVIRONMENT_PLACEHOLDER in schema:
+        fixed += len(environment) if environment else MAX_ENVIRONMENT
+    if fixed + 1 > MAX_VAULT_SECRET_NAME:
+        return [
+            FieldViolation(
+                KEY_SCHEMA,
+                f"makes names of at least {fixed + 1} characters for this environment; "
+                f"Key Vault names are at most {MAX_VAULT_SECRET_NAME}",
+            )
+        ]
+    return []
 
 
 def check_request_id(request_id: str) -> list[FieldViolation]:

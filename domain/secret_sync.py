@@ -32,6 +32,7 @@ from domain.options import (
     JobStatus,
 )
 from domain.rules import SyncSettings
+from domain.sync_owner import SyncOwner
 
 SETTINGS_FIELDS = tuple(SyncSettings.__dataclass_fields__)
 # Settings added after syncs were recorded, and what their earlier events mean.
@@ -160,6 +161,8 @@ class SecretSync(Aggregate):
     key_schema: str
     disable_secret_deletion: bool
     refresh_interval_seconds: int = 0  # for a sync whose events predate the setting
+    # Who the sync acts for (domain/sync_owner.py): set by Created and Updated.
+    owner: dict[str, Any] | None = None
 
     class Event(Aggregate.Event):
         actor: str
@@ -169,11 +172,19 @@ class SecretSync(Aggregate):
         project_id: str
         settings: dict[str, Any]
         source: dict[str, str]  # the folder read: folder_id, environment_id and _name
+        # Who the sync acts for, and their grants (domain/sync_owner.py); None in events
+        # recorded before owners were (and with authentication off).
+        owner: dict[str, Any] | None = None
 
     def __init__(
-        self, project_id: str, settings: dict[str, Any], source: dict[str, str]
+        self,
+        project_id: str,
+        settings: dict[str, Any],
+        source: dict[str, str],
+        owner: dict[str, Any] | None = None,
     ) -> None:
         self.project_id = project_id
+        self.owner = owner
         state = initial_state(settings, source)
         for field in SETTINGS_FIELDS:
             setattr(self, field, state[field])
@@ -192,6 +203,7 @@ class SecretSync(Aggregate):
         actor: str,
         request_id: str,
         source: dict[str, str] | None = None,
+        owner: SyncOwner | None = None,
     ) -> SecretSync:
         values = asdict(settings)
         values["initial_sync_behavior"] = settings.initial_sync_behavior.value  # type: ignore[union-attr]
@@ -200,11 +212,17 @@ class SecretSync(Aggregate):
             project_id=project_id,
             settings=values,
             source=dict(source or NO_SOURCE),
+            owner=owner.to_dict() if owner is not None else None,
             actor=actor,
             request_id=request_id,
         )
 
     # --- reading -----------------------------------------------------------
+
+    @property
+    def sync_owner(self) -> SyncOwner | None:
+        """Whose reading rights bound what the sync pushes (None: not narrowed)."""
+        return SyncOwner.from_dict(getattr(self, "owner", None))
 
     @property
     def etag(self) -> str:
@@ -233,13 +251,19 @@ class SecretSync(Aggregate):
 
     class Updated(Event):
         changes: dict[str, list[Any]]  # field -> [old, new]
+        owner: dict[str, Any] | None = None  # who changed it owns it from now on
 
         def apply(self, sync: SyncState) -> None:
             for field, (_, new) in self.changes.items():
                 setattr(sync, field, new)
+            if self.owner is not None and isinstance(sync, SecretSync):
+                sync.owner = self.owner  # the read model's record keeps no owner
 
-    def update(self, new: SyncSettings, actor: str, request_id: str) -> dict[str, list[Any]]:
-        """Record what differs from `new`; nothing when nothing differs."""
+    def update(
+        self, new: SyncSettings, actor: str, request_id: str, owner: SyncOwner | None = None
+    ) -> dict[str, list[Any]]:
+        """Record what differs from `new`; nothing when nothing differs. The caller who
+        changes a sync becomes its owner (domain/sync_owner.py)."""
         self.ensure_live()
         wanted = asdict(new)
         if new.initial_sync_behavior is not None:
@@ -250,7 +274,13 @@ class SecretSync(Aggregate):
             if getattr(self, field) != wanted[field]
         }
         if changes:
-            self.trigger_event(self.Updated, changes=changes, actor=actor, request_id=request_id)
+            self.trigger_event(
+                self.Updated,
+                changes=changes,
+                owner=owner.to_dict() if owner is not None else None,
+                actor=actor,
+                request_id=request_id,
+            )
         return changes
 
     # --- the source folder -----------------------------------------------------

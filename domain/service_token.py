@@ -162,11 +162,17 @@ class TokenRegistry(Aggregate):
 
 
 def check_token_request(
-    name: str, principal: str, raw_grants: list[dict[str, Any]], ttl: timedelta
+    name: str,
+    principal: str,
+    raw_grants: list[dict[str, Any]],
+    ttl: timedelta,
+    *,
+    bootstrap: bool = False,
 ) -> tuple[tuple[Grant, ...], list[FieldViolation]]:
-    """The grants of a token to make, and everything wrong with the request."""
+    """The grants of a token to make, and everything wrong with the request. Only the
+    bootstrap may name the bootstrap admin's principal."""
     violations = check_name(name)
-    violations += check_principal(principal)
+    violations += check_principal(principal, bootstrap=bootstrap)
     grants, found = parse_grants(raw_grants)
     violations += found
     if not raw_grants:
@@ -174,6 +180,17 @@ def check_token_request(
     if ttl <= timedelta(0) or ttl > MAX_TTL:
         violations.append(FieldViolation("ttl", "must be positive and at most 3650 days"))
     return grants, violations
+
+
+def ttl_of(seconds: int, nanos: int) -> tuple[timedelta | None, list[FieldViolation]]:
+    """A request's Duration as a ttl, bounds checked before any arithmetic: a Duration
+    may say 2^62 seconds, past what a timedelta (or a date) can hold."""
+    bad = [FieldViolation("ttl", "must be positive and at most 3650 days")]
+    if not 0 <= nanos < 1_000_000_000 or seconds < 0:
+        return None, [FieldViolation("ttl", "is not a valid duration")]
+    if seconds > MAX_TTL.total_seconds():
+        return None, bad
+    return timedelta(seconds=seconds, microseconds=nanos // 1000), []
 
 
 def expiry(now: datetime, ttl: timedelta) -> datetime:

@@ -6,6 +6,7 @@ import re
 
 from domain.errors import FieldViolation
 from domain.rules import ENVIRONMENT_RE, MAX_ENVIRONMENT, NAME_RE
+from domain.text_policy import check_text
 
 # Keys: letters, digits, '_' and '-'. No '.', '/' or ':' — '.' separates the
 # parts of a reference (${env.folder.KEY}) and '/' separates folders.
@@ -31,7 +32,7 @@ def check_value(value: str, field: str = "value") -> list[FieldViolation]:
 def check_comment(comment: str, field: str = "comment") -> list[FieldViolation]:
     if len(comment) > MAX_COMMENT:
         return [FieldViolation(field, f"must be at most {MAX_COMMENT} characters")]
-    return []
+    return check_text(comment, field, multiline=True)
 
 
 def check_display_name(name: str, field: str = "name") -> list[FieldViolation]:
@@ -40,9 +41,7 @@ def check_display_name(name: str, field: str = "name") -> list[FieldViolation]:
     found = []
     if len(name) > MAX_DISPLAY_NAME:
         found.append(FieldViolation(field, f"must be at most {MAX_DISPLAY_NAME} characters"))
-    if any(ord(c) < 32 for c in name):
-        found.append(FieldViolation(field, "must not contain control characters"))
-    return found
+    return found + check_text(name, field)
 
 
 def check_project_slug(slug: str, field: str = "slug") -> list[FieldViolation]:

@@ -80,6 +80,7 @@ REPLICA = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 def build(config: Config) -> SecretSyncServer:
     """A server for `config`; refuses (raises) on settings it cannot serve with."""
     config.check_limits()
+    config.managed_identity_allowances()  # refuses a setting it cannot read, first
     config.auth_required()  # refuses auth "off" outside development mode, first
     # Before any store opens: refuses plaintext off loopback / outside development mode,
     # and unusable certificate files.
@@ -116,7 +117,12 @@ def open_stores(
     """The event-sourced applications and the views, their tables made if need be."""
     view = open_sync_view(config)
     sources = SecretSources(env=env, root_key=root_key)
-    connections = AzureConnections(env=env, root_key=root_key, users=syncs_using(view))
+    connections = AzureConnections(
+        env=env,
+        root_key=root_key,
+        users=syncs_using(view),
+        managed_identities=config.managed_identity_allowances(),
+    )
     return Stores(
         syncs=SecretSyncs(env=env, sources=sources, connections=connections),
         sources=sources,
@@ -250,8 +256,8 @@ def grpc_server_of(
             max_workers=config.max_concurrent_rpcs, thread_name_prefix="grpc"
         ),
         interceptors=[
-            CallLogInterceptor(),
-            StreamLimitInterceptor(config.max_streams),
+            CallLogInterceptor(page_key=derived_store_key(stores.syncs.env, "page-tokens")),
+            StreamLimitInterceptor(config.max_streams, config.max_stream_seconds),
             StoreGateInterceptor(store_probe),  # the store is down: UNAVAILABLE at once
             AuthInterceptor(authenticator),  # before a stored answer is replayed
             IdempotencyInterceptor(idempotency_store(stores.view, replica), fingerprint_key),

@@ -58,6 +58,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
             access, answer = self._admit(method, request, context)
             if answer is not None:
                 return
+            if access is not None and self.authenticator is not None:
+                access.reauthenticate = _again(self.authenticator, context)
             first = True
             for item in behaviour(request, context):
                 if first and access is not None:
@@ -89,6 +91,13 @@ class AuthInterceptor(grpc.ServerInterceptor):
         except SecretSyncError as error:
             context.abort_with_status(to_status(error))
             raise  # abort raises; this line is for type checkers
+
+
+def _again(authenticator: Authenticator, context: grpc.ServicerContext) -> Callable[[], Any]:
+    """Proving the stream's credential again (service/app/streams.py): the same metadata
+    and certificate, so a revoked or expired credential is refused as on a new call."""
+    metadata, auth_context = context.invocation_metadata(), context.auth_context()
+    return lambda: authenticator.principal(metadata, auth_context)
 
 
 def _subject_was_checked(access: Access, context: grpc.ServicerContext) -> None:

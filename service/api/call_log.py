@@ -15,6 +15,8 @@ from typing import Any
 import grpc
 
 from domain.rules import check_request_id
+from service.api import malformed, paging
+from service.api.errors import to_status
 from service.api.handlers import rewrapped
 from service.app.access import actor as access_actor
 from service.app.access import current_access
@@ -34,6 +36,12 @@ def _request_id(context: grpc.ServicerContext) -> str:
 
 
 class CallLogInterceptor(grpc.ServerInterceptor):
+    """Outermost: sets up each call's scope (request id, no earlier caller, this server's
+    page-token key), reads its request without ever raising, logs and counts it."""
+
+    def __init__(self, page_key: bytes | None = None) -> None:
+        self.page_key = page_key
+
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
@@ -43,13 +51,16 @@ class CallLogInterceptor(grpc.ServerInterceptor):
         if handler is None or handler.request_streaming:
             return handler
         method = handler_call_details.method
-        return rewrapped(handler, method, self._unary, self._stream)
+        # Outermost: the one deserializer grpc calls is this one (service/api/malformed.py).
+        tolerant_deserializer = malformed.tolerant(handler.request_deserializer)
+        return rewrapped(handler, method, self._unary, self._stream, tolerant_deserializer)
 
     def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         def logged(request: Any, context: grpc.ServicerContext) -> Any:
-            request_id = _begin(context)
+            request_id = _begin(context, self.page_key)
             start = time.perf_counter()
             try:
+                _refuse_malformed(method, request, context)
                 return behaviour(request, context)
             finally:
                 _log(method, context, start, request_id)
@@ -58,10 +69,11 @@ class CallLogInterceptor(grpc.ServerInterceptor):
 
     def _stream(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         def logged(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            request_id = _begin(context)
+            request_id = _begin(context, self.page_key)
             start = time.perf_counter()
             cancelled = False
             try:
+                _refuse_malformed(method, request, context)
                 yield from behaviour(request, context)
             except GeneratorExit:  # the client went away mid-stream
                 cancelled = True
@@ -72,9 +84,16 @@ class CallLogInterceptor(grpc.ServerInterceptor):
         return logged
 
 
-def _begin(context: grpc.ServicerContext) -> str:
+def _refuse_malformed(method: str, request: Any, context: grpc.ServicerContext) -> None:
+    if isinstance(request, malformed.MalformedRequest):
+        malformed.report(method, request)
+        context.abort_with_status(to_status(malformed.MALFORMED))
+
+
+def _begin(context: grpc.ServicerContext, page_key: bytes | None) -> str:
     request_id = _request_id(context)
     current_request_id.set(request_id)
+    paging.current_key.set(page_key)
     current_access.set(None)  # not an earlier call's caller: the auth interceptor sets it
     context.set_trailing_metadata((("x-request-id", request_id),))
     return request_id

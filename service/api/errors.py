@@ -24,11 +24,16 @@ from domain.errors import (
     SecretSyncError,
     StoreFull,
     StoreUnavailable,
+    StreamLifetimeReached,
     Unauthenticated,
 )
 from service.runtime.store_errors import STORE_RETRY_SECONDS, StoreFailure, store_failure
 
 ERROR_DOMAIN = "secretsync.kms.hanzo.ai"
+MAX_MESSAGE = 2048
+MAX_DESCRIPTION = 512
+MAX_FIELD = 128
+MAX_VIOLATIONS = 20
 log = logging.getLogger("secretsync.errors")
 
 CODES: list[tuple[type[SecretSyncError], int]] = [
@@ -42,6 +47,7 @@ CODES: list[tuple[type[SecretSyncError], int]] = [
     (PermissionDenied, code_pb2.PERMISSION_DENIED),
     (ResourceExhausted, code_pb2.RESOURCE_EXHAUSTED),
     (StoreUnavailable, code_pb2.UNAVAILABLE),
+    (StreamLifetimeReached, code_pb2.UNAVAILABLE),
 ]
 
 
@@ -98,19 +104,25 @@ def to_status(error: SecretSyncError) -> grpc.Status:
                 error_details_pb2.BadRequest(
                     field_violations=[
                         error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field, description=v.description
+                            field=_bounded(v.field, MAX_FIELD), description=_bounded(
+                                v.description, MAX_DESCRIPTION
+                            )
                         )
-                        for v in error.violations
+                        for v in error.violations[:MAX_VIOLATIONS]
                     ]
                 )
             ),
         )
-        message = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
+        message = "; ".join(
+            f"{_bounded(v.field, MAX_FIELD)}: {_bounded(v.description, MAX_DESCRIPTION)}"
+            for v in error.violations[:MAX_VIOLATIONS]
+        )
     else:
         message = str(error)
     if isinstance(error, (StoreUnavailable, StoreFull)):  # when to try again
         delay = duration_pb2.Duration(seconds=int(STORE_RETRY_SECONDS))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    message = _bounded(message, MAX_MESSAGE)
     return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))
 
 
@@ -118,6 +130,13 @@ def store_status(failure: StoreFailure) -> grpc.Status:
     """The store is down or full: the caller may retry, after the hinted delay."""
     full = failure is StoreFailure.FULL
     return to_status(StoreFull(failure.value) if full else StoreUnavailable(failure.value))
+
+
+def _bounded(text: str, limit: int) -> str:
+    """Every message is bounded, whatever a caller's value was quoted in it: status
+    details travel in metadata, which clients refuse past a few KiB (values quoted on
+    purpose are cut shorter where they are quoted: domain.errors.echo)."""
+    return text if len(text) <= limit else text[: limit - 15] + "... (shortened)"
 
 
 F = TypeVar("F", bound=Callable[..., Any])

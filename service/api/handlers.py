@@ -11,17 +11,23 @@ Wrap = Callable[[str, Callable[..., Any]], Callable[..., Any]]
 
 
 def rewrapped(
-    handler: grpc.RpcMethodHandler, method: str, unary: Wrap, stream: Wrap
+    handler: grpc.RpcMethodHandler,
+    method: str,
+    unary: Wrap,
+    stream: Wrap,
+    request_deserializer: Callable[[bytes], Any] | None = None,
 ) -> grpc.RpcMethodHandler:
-    """The same handler (unary-unary or unary-stream) with its behaviour wrapped."""
+    """The same handler (unary-unary or unary-stream) with its behaviour wrapped (and
+    its request deserializer replaced, when one is given)."""
+    deserializer = request_deserializer or handler.request_deserializer
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
             unary(method, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
     return grpc.unary_stream_rpc_method_handler(
         stream(method, handler.unary_stream),
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=deserializer,
         response_serializer=handler.response_serializer,
     )

@@ -1,11 +1,12 @@
 """Idempotent mutations: a retry with the same request_id gets the first answer.
 
 Every mutating request carries an optional `request_id`. The first call with a
-given id (per method) reserves it, runs, and stores its response; a retry gets
-that response back and records nothing new; a duplicate that arrives while the
-first is still running waits for its answer. A call that fails releases the id,
-so a retry runs again (a failed call recorded nothing). The same id with a
-different request is the caller's mistake: INVALID_ARGUMENT naming request_id.
+given id (per caller, whatever the method) reserves it, runs, and stores its
+response; a retry gets that response back and records nothing new; a duplicate
+that arrives while the first is still running waits for its answer. A call that
+fails releases the id, so a retry runs again (a failed call recorded nothing). The
+same id with a different request is the caller's mistake: INVALID_ARGUMENT naming
+request_id.
 
 A reservation belongs to the replica running the call: when that process dies (kill -9,
 a crash), a retry takes the reservation over at once (adapters/idempotency_store.py says
@@ -42,11 +43,12 @@ KEEP_SECONDS = 24 * 3600.0
 log = logging.getLogger("secretsync.idempotency")
 
 
-def fingerprint(key: bytes, request: Any) -> str:
+def fingerprint(key: bytes, request: Any, method: str = "") -> str:
     """Keyed: a request may hold a secret value, and a plain hash of a weak one could
-    be guessed offline from the stored fingerprint."""
+    be guessed offline from the stored fingerprint. The method is part of it: the same
+    request_id for another method is another request (README: refused)."""
     serialized = request.SerializeToString(deterministic=True)
-    return hmac.new(key, serialized, hashlib.sha256).hexdigest()
+    return hmac.new(key, method.encode() + b"\0" + serialized, hashlib.sha256).hexdigest()
 
 
 class IdempotencyInterceptor(grpc.ServerInterceptor):
@@ -91,8 +93,8 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
             if not request_id or check_request_id(request_id):
                 return behaviour(request, context)  # nothing to key on (or the call refuses it)
             self._release_leftovers()
-            mine = fingerprint(self.fingerprint_key, request)
-            key = scoped(method)
+            mine = fingerprint(self.fingerprint_key, request, method)
+            key = scoped()
             deadline = time.monotonic() + WAIT_SECONDS
             while True:
                 now = self.clock()
@@ -183,10 +185,12 @@ class IdempotencyInterceptor(grpc.ServerInterceptor):
             log.debug("forgot %d request ids older than a day", dropped)
 
 
-def scoped(method: str) -> str:
-    """Request ids are the caller's: one principal never gets another's stored answer."""
+def scoped() -> str:
+    """Request ids are the caller's, across every method (the README's promise: a reused
+    id with a different request, another method's included, is refused), and one
+    principal never gets another's stored answer."""
     actor = access_actor()
-    return method if actor is None else f"{method} as {actor}"
+    return "any method" if actor is None else f"any method as {actor}"
 
 
 def _reused(request_id: str) -> InvalidArgument:

@@ -10,6 +10,7 @@ unary calls, which therefore never queue behind streams.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ import grpc
 
 from domain.errors import ResourceExhausted
 from service.api.errors import to_status
+from service.app.streams import stream_deadline
 from service.runtime.metrics import STREAMS_OPEN
 
 TOO_MANY_STREAMS = ResourceExhausted(
@@ -26,8 +28,9 @@ TOO_MANY_STREAMS = ResourceExhausted(
 
 
 class StreamLimitInterceptor(grpc.ServerInterceptor):
-    def __init__(self, max_streams: int) -> None:
+    def __init__(self, max_streams: int, max_stream_seconds: float = 3600.0) -> None:
         self._slots = threading.BoundedSemaphore(max_streams)
+        self.max_stream_seconds = max_stream_seconds
 
     def intercept_service(
         self,
@@ -54,9 +57,11 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):
             if not self._slots.acquire(blocking=False):
                 context.abort_with_status(to_status(TOO_MANY_STREAMS))
             STREAMS_OPEN.inc()
+            stream_deadline.set(time.monotonic() + self.max_stream_seconds)
             try:
                 yield from behaviour(request, context)
             finally:
+                stream_deadline.set(None)
                 STREAMS_OPEN.dec()
                 self._slots.release()
 

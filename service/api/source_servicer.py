@@ -14,7 +14,13 @@ from domain.folder import Folder
 from domain.permissions import READ
 from domain.project import Project
 from service.api.errors import translate_errors
-from service.api.paging import page_size, read_page_token, split_page
+from service.api.paging import (
+    page_size,
+    page_token,
+    read_page_token,
+    split_page,
+    visible_page,
+)
 from service.api.sync_convert import timestamp
 from service.app import access
 from service.app.call_context import mutation_context
@@ -43,6 +49,8 @@ def _place(request: Any) -> dict[str, str]:
 
 
 def project_to_proto(project: Project) -> pb.Project:
+    """Only the environments the caller may read: a narrowed caller never learns the
+    names of the others (ListEnvironments lists these)."""
     return pb.Project(
         id=str(project.id),
         name=project.name,
@@ -50,6 +58,7 @@ def project_to_proto(project: Project) -> pb.Project:
         environments=[
             pb.Environment(id=env["id"], slug=slug, name=env["name"])
             for slug, env in sorted(project.environments.items())
+            if access.may(READ, str(project.id), slug)
         ],
         created_at=timestamp(project.created_on),
     )
@@ -66,8 +75,17 @@ def folder_to_proto(folder: Folder) -> pb.Folder:
         environment=folder.environment,
         path=folder.path,
         secret_count=len(folder.secrets),
-        imports=[import_to_proto(i) for i in folder.imports],
+        imports=[import_to_proto(i) for i in readable_imports(folder)],
     )
+
+
+def readable_imports(folder: Folder) -> list[dict[str, str]]:
+    """An import of a folder the caller may not read is not shown: that folder's name is
+    hidden from this caller everywhere else too (ListFolders)."""
+    return [
+        i for i in folder.imports
+        if access.may(READ, folder.project_id, i["environment"], i["path"])
+    ]
 
 
 def import_to_proto(entry: dict[str, str]) -> pb.SecretImport:
@@ -126,10 +144,10 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         filters = {"project_id": request.project_id.lower()}
         after = read_page_token(request.page_token, ENVIRONMENTS, filters) or ""
         project = self.sources.project(request.project_id)
+        # Only readable ones (project_to_proto): whole pages, nothing hidden counted.
         listed = [e for e in project_to_proto(project).environments if e.slug > after]
         page, token = split_page(listed[: size + 1], size, ENVIRONMENTS, filters, _slug)
-        environments = [e for e in page if access.may(READ, request.project_id, e.slug)]
-        return api.ListEnvironmentsResponse(environments=environments, next_page_token=token)
+        return api.ListEnvironmentsResponse(environments=page, next_page_token=token)
 
     @translate_errors
     def CreateFolder(
@@ -149,13 +167,21 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
     ) -> api.ListFoldersResponse:
         size = _size(request.page_size, FOLDER_PAGE)
         after = read_page_token(request.page_token, FOLDERS, _place(request)) or ""
-        folders = self.sources.list_folders(
-            request.project_id, request.environment, request.path or "/", after, size + 1
-        )
-        page, token = split_page(folders, size, FOLDERS, _place(request), lambda f: f.path)
-        shown = [f for f in page if access.may(READ, f.project_id, f.environment, f.path)]
+
+        def fetch(after_path: str | None, limit: int) -> list[Folder]:
+            return self.sources.list_folders(
+                request.project_id, request.environment, request.path or "/",
+                after_path or "", limit,
+            )
+
+        def readable(f: Folder) -> bool:
+            return access.may(READ, f.project_id, f.environment, f.path)
+
+        # A caller narrowed to paths sees only its folders, in whole pages.
+        page, last = visible_page(fetch, readable, size, lambda f: f.path, after)
+        token = page_token(FOLDERS, _place(request), last) if last is not None else ""
         return api.ListFoldersResponse(
-            folders=[folder_to_proto(f) for f in shown], next_page_token=token
+            folders=[folder_to_proto(f) for f in page], next_page_token=token
         )
 
     @translate_errors
@@ -267,7 +293,8 @@ class SecretSourceServicer(api_grpc.SecretSourceServiceServicer):
         if start < 0:
             raise InvalidArgument([FieldViolation("page_token", "is not a page of this list")])
         folder = self.sources.folder(request.project_id, request.environment, request.path)
-        numbered = list(enumerate(folder.imports, start=1))[start : start + size + 1]
+        # Numbered among those the caller may see (its tokens are its own).
+        numbered = list(enumerate(readable_imports(folder), start=1))[start : start + size + 1]
         page, token = split_page(numbered, size, IMPORTS, _place(request), lambda n: n[0])
         return api.ListSecretImportsResponse(
             secret_imports=[import_to_proto(i) for _, i in page], next_page_token=token

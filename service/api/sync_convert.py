@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as api
 
-from domain.errors import FieldViolation, InvalidArgument
+from domain.errors import FieldViolation, InvalidArgument, echo
 from domain.options import (
     CONNECTION_APP,
     DESTINATION,
@@ -92,7 +92,8 @@ def masked_fields(request: Any) -> dict[str, Any]:
         why = (
             "must name at least one field"
             if not paths
-            else f"cannot update {', '.join(unknown)}; updatable: {', '.join(MASK_PATHS)}"
+            else f"cannot update {', '.join(echo(p) for p in unknown[:5])}; "
+            f"updatable: {', '.join(MASK_PATHS)}"
         )
         raise InvalidArgument([FieldViolation("update_mask", why)])
     new = settings_from(request)

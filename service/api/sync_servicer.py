@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC
 
 import grpc
@@ -15,6 +16,7 @@ from adapters.sync_view import SecretSyncView, SyncFilter, SyncRow
 from domain.errors import (
     FailedPrecondition,
     FieldViolation,
+    PermissionDenied,
     SecretSyncError,
     SecretSyncNotFound,
     require,
@@ -26,10 +28,11 @@ from domain.vault import VaultError
 from service.api import sync_convert as convert
 from service.api.connection_names import ConnectionNames
 from service.api.errors import to_status, translate_errors
-from service.api.paging import DEFAULT_PAGE_SIZE, page_token, read_page_token
+from service.api.paging import DEFAULT_PAGE_SIZE, page_token, read_page_token, visible_page
 from service.app import access
 from service.app.call_context import call_context
 from service.app.secret_syncs import SecretSyncs, Written
+from service.app.streams import check_stream
 from service.jobs.job_runner import JobRunner
 from service.views.progress import Progress
 from service.views.read_cache import ReadCache
@@ -214,13 +217,16 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
         self, request: api.ListSecretSyncsRequest, context: grpc.ServicerContext
     ) -> api.ListSecretSyncsResponse:
         query = _list_query(request)
-        rows = self.view.list_rows(query)
-        page, more = rows[: query.limit - 1], len(rows) == query.limit
-        token = page_token(SYNCS, _token_filters(query), page[-1].name) if more and page else ""
-        # A caller narrowed to environments or paths sees only its syncs (a page may
-        # then hold fewer than page_size; the token still continues after it).
-        shown = [s for s in map(self._row, page) if _readable(s)]
-        return api.ListSecretSyncsResponse(secret_syncs=shown, next_page_token=token)
+
+        def fetch(after_name: str | None, limit: int) -> list[convert.pb.SecretSync]:
+            batch = replace(query, after_name=after_name or "", limit=limit)
+            return [self._row(row) for row in self.view.list_rows(batch)]
+
+        # A caller narrowed to environments or paths sees only its syncs, in whole pages.
+        size = query.limit - 1
+        page, last = visible_page(fetch, _readable, size, lambda s: s.name, query.after_name)
+        token = page_token(SYNCS, _token_filters(query), last) if last is not None else ""
+        return api.ListSecretSyncsResponse(secret_syncs=page, next_page_token=token)
 
     def WatchSecretSync(
         self, request: api.WatchSecretSyncRequest, context: grpc.ServicerContext
@@ -242,8 +248,19 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
     def _watch(
         self, sync_id: str, context: grpc.ServicerContext
     ) -> Iterator[api.WatchSecretSyncResponse]:
+        try:
+            yield from self._changes(sync_id, context)
+        except SecretSyncError as error:  # the caller lost the right, or the stream its time
+            context.abort_with_status(to_status(error))
+
+    def _changes(
+        self, sync_id: str, context: grpc.ServicerContext
+    ) -> Iterator[api.WatchSecretSyncResponse]:
+        """Every look (at least once a second) checks the caller again, and what it would
+        send: a sync moved out of the caller's reach ends the stream (service/app/streams.py)."""
         seen_version, last = -1, None
         while context.is_active() and not self.stopping.is_set():
+            check_stream()
             changes = self.progress.changes(sync_id)
             row = self.view.get_row(sync_id)
             if row is None:
@@ -252,7 +269,10 @@ class SecretSyncServicer(api_grpc.SecretSyncServiceServicer):
                 return
             if row.version != seen_version:
                 seen_version, last = row.version, self._row(row)
+                _still_readable(last)
                 yield api.WatchSecretSyncResponse(secret_sync=last)
+            elif last is not None:
+                _still_readable(last)  # the caller's rights may have changed, not the sync
             self.progress.wait_for_change(sync_id, changes, WATCH_POLL_SECONDS)
 
 
@@ -260,6 +280,12 @@ def _may_see(sync: convert.pb.SecretSync, missing: SecretSyncError) -> None:
     """The caller's permission on a sync it asked for (service/app/access.py)."""
     place = (sync.environment.slug, sync.folder.path)
     access.resource(access.SYNC, sync.project_id, *place, missing)
+
+
+def _still_readable(sync: convert.pb.SecretSync) -> None:
+    """A fixed message: where the sync went is not the caller's to learn from its watch."""
+    if not _readable(sync):
+        raise PermissionDenied(f"no longer allowed to read secret sync {sync.id}")
 
 
 def _readable(sync: convert.pb.SecretSync) -> bool:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 import grpc
 from hanzo.kms.secretsync.v1 import token_pb2 as pb
 from hanzo.kms.secretsync.v1 import token_service_pb2 as api
 from hanzo.kms.secretsync.v1 import token_service_pb2_grpc as api_grpc
 
-from domain.errors import FieldViolation, InvalidArgument
-from domain.service_token import ServiceToken
+from domain.errors import FieldViolation, InvalidArgument, require
+from domain.service_token import ServiceToken, ttl_of
 from service.api.errors import translate_errors
 from service.api.paging import page_size, read_page_token, split_page
 from service.api.sync_convert import timestamp
@@ -67,9 +66,8 @@ class TokenServicer(api_grpc.TokenServiceServicer):
     ) -> api.CreateServiceTokenResponse:
         ttl = None
         if request.HasField("ttl"):
-            if not 0 <= request.ttl.nanos < 1_000_000_000 or request.ttl.seconds < 0:
-                raise InvalidArgument([FieldViolation("ttl", "is not a valid duration")])
-            ttl = timedelta(seconds=request.ttl.seconds, microseconds=request.ttl.nanos // 1000)
+            ttl, violations = ttl_of(request.ttl.seconds, request.ttl.nanos)
+            require(violations)
         record, token = self.tokens.create(
             request.name, request.principal, grants_of(request), ttl, call_context()
         )

@@ -16,10 +16,12 @@ Which answer a refusal takes (docs/auth.md):
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from domain.errors import PermissionDenied
 from domain.permissions import Principal
+from domain.sync_owner import SyncOwner
 
 SYNC, CONNECTION = "sync", "connection"
 
@@ -34,11 +36,21 @@ class Access:
     actions: tuple[str, ...]
     subject: str = ""  # SYNC, CONNECTION or "" (the request names its place)
     checked: bool = False  # the subject's check ran (the interceptor verifies it did)
+    # Proves the call's credential again (streams, service/app/streams.py): the
+    # principal, or UNAUTHENTICATED once it is revoked or expired.
+    reauthenticate: Callable[[], Principal] | None = None
 
 
 current_access: contextvars.ContextVar[Access | None] = contextvars.ContextVar(
     "current_access", default=None
 )
+
+
+def owner() -> SyncOwner | None:
+    """The current caller as the owner of a sync it creates or changes (None with
+    authentication off, or in the service's own threads: then nothing is narrowed)."""
+    access = current_access.get()
+    return SyncOwner.of(access.principal) if access is not None else None
 
 
 def actor() -> str | None:

@@ -29,7 +29,14 @@ from domain.connection import (
     check_vault_in_cloud,
     connection_names,
 )
-from domain.errors import FailedPrecondition, FieldViolation, NotFound, require
+from domain.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    ManagedIdentityNotAllowed,
+    NotFound,
+    require,
+)
+from domain.managed_identity import Allowance, identity_allowed, vault_allowed
 from domain.name_claim import NameClaim
 from domain.rules import (
     check_description,
@@ -65,12 +72,15 @@ class AzureConnections(Application[UUID]):
         *,
         root_key: RootKey | None = None,
         users: Callable[[str, str], list[str]] | None = None,
+        managed_identities: tuple[Allowance, ...] = (),
     ) -> None:
         """`root_key` seals and opens credentials (a reader of events alone needs none);
-        `users` names (some of) the syncs using a connection, which then cannot go."""
+        `users` names (some of) the syncs using a connection, which then cannot go;
+        `managed_identities` is the operator's allowance (domain/managed_identity.py)."""
         super().__init__(env=env)
         self._root_key = root_key
         self.users = users or (lambda project_id, connection_id: [])
+        self.managed_identities = managed_identities
 
     @property
     def root_key(self) -> RootKey:
@@ -102,6 +112,10 @@ class AzureConnections(Application[UUID]):
             + self._check_auth(auth)
         )
         assert auth.method is not None
+        if auth.method is AuthMethod.MANAGED_IDENTITY:
+            refused = identity_allowed(self.managed_identities, project_id, auth.client_id)
+            if refused is not None:
+                raise ManagedIdentityNotAllowed(refused)
         connection_id = uuid.uuid4()
         claim = self._claim(project_id, name)
         claim.claim(str(connection_id))
@@ -223,6 +237,18 @@ class AzureConnections(Application[UUID]):
             **transport,
         )
 
+    def check_reach(self, connection: AzureConnection, vault_base_url: str) -> None:
+        """A managed-identity connection reaches only the vaults the operator allows its
+        project (PERMISSION_DENIED, MANAGED_IDENTITY_NOT_ALLOWED); others reach any."""
+        if connection.auth_method != AuthMethod.MANAGED_IDENTITY:
+            return
+        host = urlsplit(vault_base_url).hostname or ""
+        refused = vault_allowed(
+            self.managed_identities, connection.project_id, connection.client_id, host
+        )
+        if refused is not None:
+            raise ManagedIdentityNotAllowed(refused)
+
     def validate(self, connection_id: str, vault_base_url: str) -> Validation:
         """Get a token and list one page of the vault. A bad request raises
         INVALID_ARGUMENT; a connection that does not work is an answer, not an error."""
@@ -232,6 +258,7 @@ class AzureConnections(Application[UUID]):
         violations = [FieldViolation("vault_base_url", v.description) for v in violations]
         require(check_uuid("connection_id", connection_id) + violations)
         connection = self.get(connection_id)
+        self.check_reach(connection, vault_url)
         loopback = self.dev_mode and _is_loopback_url(vault_url)
         if not loopback:
             require(check_vault_in_cloud(vault_url, connection.cloud))

@@ -14,7 +14,14 @@ from adapters.envelope import ProjectCipher, RootKey
 from domain.errors import FailedPrecondition, FieldViolation, NotFound, require
 from domain.folder import Folder, folder_id, parent_of
 from domain.project import Project, ProjectRegistry
-from domain.resolve import Resolution, SourceFolder, Sources, check_reference_cycles, resolve
+from domain.resolve import (
+    Readable,
+    Resolution,
+    SourceFolder,
+    Sources,
+    check_reference_cycles,
+    resolve,
+)
 from domain.rules import check_uuid, normalise_secret_path
 from domain.source_rules import (
     MAX_BULK,
@@ -297,8 +304,10 @@ class SecretSources(Application[UUID]):
         environment: str,
         path: str,
         read: set[tuple[str, str]] | None = None,
+        readable: Readable | None = None,
     ) -> Resolution:
-        """The folder's key -> value map; `read` collects every folder it read."""
+        """The folder's key -> value map; `read` collects every folder it read; keys from
+        folders not `readable` (a sync owner's reach) are problems, never values."""
         folder = self.folder(project_id, environment, path)
         load = self._loader(folder)
         if read is not None:
@@ -310,7 +319,7 @@ class SecretSources(Application[UUID]):
                     read.add((environment, path))
                 return found
 
-        return resolve(folder.environment, folder.path, load)
+        return resolve(folder.environment, folder.path, load, readable)
 
     def locate(self, project_id: str, environment: str, path: str) -> FolderRef:
         """The folder a sync reads; FAILED_PRECONDITION if it does not exist."""

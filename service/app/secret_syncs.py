@@ -24,6 +24,7 @@ from domain.errors import (
     NameTaken,
     NotFound,
     SecretSyncNotFound,
+    echo,
     require,
 )
 from domain.job_lease import JobLease, lease_id
@@ -102,12 +103,14 @@ class SecretSyncs(Application[UUID]):
         require(check_uuid("project_id", project_id) + violations + _request_id(ctx))
         project_id = project_id.lower()
         source = asdict(self.sources.locate(project_id, settings.environment, settings.secret_path))
-        self._check_connection(project_id, settings.connection_id)
+        self._check_connection(project_id, settings.connection_id, settings.vault_base_url)
         # Most names are new: the first try claims without reading the claim; only
         # after a clash is it read (a failed save consumes the pending events, so
         # each try builds its aggregates afresh).
         for first_try in (True, False):
-            sync = SecretSync.create(project_id, settings, ctx.actor, ctx.request_id, source)
+            sync = SecretSync.create(
+                project_id, settings, ctx.actor, ctx.request_id, source, access.owner()
+            )
             job_id = ""
             if settings.is_enabled:
                 job_id = new_job_id()
@@ -136,11 +139,16 @@ class SecretSyncs(Application[UUID]):
             replace(sync.settings(), **fields),
             allow_loopback_vaults=self.allow_loopback_vaults,
         )
-        require([v for v in violations if _field_of(v) in fields] + _request_id(ctx))
-        if "connection_id" in fields and wanted.connection_id != sync.connection_id:
-            self._check_connection(sync.project_id, wanted.connection_id)
+        # A schema's length depends on the environment: moving the sync re-checks it.
+        checked = fields.keys() | ({"key_schema"} if "environment" in fields else set())
+        require([v for v in violations if _field_of(v) in checked] + _request_id(ctx))
+        if {"connection_id", "vault_base_url"} & fields.keys() and (
+            wanted.connection_id != sync.connection_id
+            or wanted.vault_base_url != sync.vault_base_url
+        ):
+            self._check_connection(sync.project_id, wanted.connection_id, wanted.vault_base_url)
         old_name = sync.name
-        changes = sync.update(wanted, ctx.actor, ctx.request_id)
+        changes = sync.update(wanted, ctx.actor, ctx.request_id, access.owner())
         if not changes:
             return Written(sync, 0)
         if {"environment", "secret_path"} & changes.keys():
@@ -342,8 +350,9 @@ class SecretSyncs(Application[UUID]):
             raise SecretSyncNotFound(f"secret sync {originator} did not exist then")
         return version
 
-    def _check_connection(self, project_id: str, connection_id: str) -> None:
-        """A sync may only name a live connection of its own project."""
+    def _check_connection(self, project_id: str, connection_id: str, vault_base_url: str) -> None:
+        """A sync may only name a live connection of its own project, and a vault that
+        connection may reach (a managed identity's allowance)."""
         try:
             connection = self.connections.get(connection_id)
         except NotFound:
@@ -354,6 +363,7 @@ class SecretSyncs(Application[UUID]):
                 f"{project_id}",
                 "CONNECTION_NOT_FOUND",
             ).about(resource_id=connection_id, field="connection_id")
+        self.connections.check_reach(connection, vault_base_url)
 
     # --- job leases: the worker's bookkeeping, apart from the sync -----------------
 
@@ -413,7 +423,7 @@ class SecretSyncs(Application[UUID]):
         sync = self.get_sync(sync_id)
         if etag and etag != sync.etag:
             raise EtagMismatch(
-                f"secret sync {sync_id} changed since it was read (etag {etag} is stale)"
+                f"secret sync {sync_id} changed since it was read (etag {echo(etag)} is stale)"
             ).about(resource_id=sync_id, field="etag")
         return sync
 

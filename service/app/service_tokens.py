@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 
 from domain.errors import Unauthenticated, require
-from domain.permissions import Principal
+from domain.permissions import BOOTSTRAP_ACTOR, Principal
 from domain.rules import check_request_id, check_uuid
 from domain.service_token import (
     DEFAULT_TTL,
@@ -54,7 +54,11 @@ class ServiceTokens(Application[UUID]):
     ) -> tuple[ServiceToken, str]:
         """The token's record and the token itself (which is never stored)."""
         ttl = DEFAULT_TTL if ttl is None else ttl
-        parsed, violations = check_token_request(name, principal, grants, ttl)
+        # Only `token create --bootstrap` acts as "bootstrap" (a name no credential takes):
+        # it alone may name the bootstrap admin's principal.
+        parsed, violations = check_token_request(
+            name, principal, grants, ttl, bootstrap=ctx.actor == BOOTSTRAP_ACTOR
+        )
         require(violations + check_request_id(ctx.request_id))
         registry = self._registry()
         token_id = new_token_id()

@@ -8,13 +8,14 @@ import argparse
 import json
 import sys
 
+import grpc
 from hanzo.kms.secretsync.v1 import audit_pb2 as audit_pb
 from hanzo.kms.secretsync.v1 import audit_service_pb2 as audit_api
 from hanzo.kms.secretsync.v1 import audit_service_pb2_grpc as audit_grpc
 
 from service.cli import lookup
 from service.cli.client import Client
-from service.cli.errors import EXIT_OK
+from service.cli.errors import EXIT_OK, asks_to_reconnect
 from service.cli.options import Subcommands, action_parser, add_project, group_parser
 from service.cli.output import clip, print_json, print_text, table, timestamp, to_dict
 from service.cli.run import client_command
@@ -87,19 +88,27 @@ def audit_list(args: argparse.Namespace, client: Client) -> int:
 
 def audit_follow(args: argparse.Namespace, client: Client) -> int:
     stub = audit_grpc.AuditServiceStub(client.channel)
+    """Reconnects after the last position printed when the server ends the stream at its
+    maximum lifetime: positions are in commit order, so nothing is missed or repeated."""
     project = lookup.project_id(client, args.project) if args.project else ""
     request = audit_api.StreamAuditEventsRequest(after_position=args.after, project_id=project)
-    stream = client.stream(stub.StreamAuditEvents, request)
-    try:
-        for message in stream:
-            if args.output == "json":
-                print(json.dumps(to_dict(message.event)), flush=True)
-            else:
-                print("  ".join(_row(message.event)), flush=True)
-    finally:
-        stream.cancel()
-    print("the server ended the stream", file=sys.stderr)
-    return EXIT_OK
+    while True:
+        stream = client.stream(stub.StreamAuditEvents, request)
+        try:
+            for message in stream:
+                if args.output == "json":
+                    print(json.dumps(to_dict(message.event)), flush=True)
+                else:
+                    print("  ".join(_row(message.event)), flush=True)
+                request.after_position = message.event.position
+        except grpc.RpcError as error:
+            if not asks_to_reconnect(error):
+                raise
+            continue
+        finally:
+            stream.cancel()
+        print("the server ended the stream", file=sys.stderr)
+        return EXIT_OK
 
 
 def _row(event: audit_pb.AuditEvent) -> tuple[str, ...]:

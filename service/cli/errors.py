@@ -15,6 +15,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # argparse uses 2 for bad flags too: one code for "fix your command"
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
+# The server's reason for ending a stream at its maximum lifetime (a reconnect resumes it).
+STREAM_LIFETIME_REACHED = "STREAM_LIFETIME_REACHED"
 
 # Codes that mean the request itself, or the state it names, must change before a retry.
 CALLER_CODES = frozenset(
@@ -61,6 +63,19 @@ def describe(error: grpc.RpcError, request_id: str = "") -> list[str]:
     if request_id:
         lines.append(f"  request id: {request_id}")
     return lines
+
+
+def asks_to_reconnect(error: grpc.RpcError) -> bool:
+    """The server ended a stream at its maximum lifetime: resume it on a new call."""
+    if _code(error) != grpc.StatusCode.UNAVAILABLE:
+        return False
+    status = _status(error)
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason == STREAM_LIFETIME_REACHED
+    return False
 
 
 def _code(error: grpc.RpcError) -> grpc.StatusCode | None:

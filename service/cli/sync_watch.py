@@ -10,12 +10,13 @@ import argparse
 import json
 import sys
 
+import grpc
 from hanzo.kms.secretsync.v1 import secret_sync_pb2 as sync_pb
 from hanzo.kms.secretsync.v1 import secret_sync_service_pb2 as sync_api
 
 from service.cli import lookup
 from service.cli.client import Client
-from service.cli.errors import EXIT_FAILURE, EXIT_OK
+from service.cli.errors import EXIT_FAILURE, EXIT_OK, asks_to_reconnect
 from service.cli.output import to_dict
 from service.cli.sync_display import watch_line
 
@@ -45,21 +46,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def watch(args: argparse.Namespace, client: Client) -> int:
+    """Reconnects when the server ends the stream at its maximum lifetime: the new
+    stream starts with the sync's state now, printed unless it is the version already
+    printed, so a change made meanwhile is shown once and nothing twice."""
     request = sync_api.WatchSecretSyncRequest(id=lookup.sync_id(client, args.project, args.sync))
-    stream = client.stream(client.syncs.WatchSecretSync, request)
-    try:
-        for message in stream:
-            _print(args, message)
-            if message.deleted:
-                # A remove job that deletes its sync succeeded; any other job never will.
-                return EXIT_OK if args.job == "remove" else EXIT_FAILURE
-            job_status = getattr(message.secret_sync, f"{args.job}_status")
-            if job_status in UNTIL[args.until]:
-                return EXIT_OK if job_status == sync_pb.JOB_STATUS_SUCCEEDED else EXIT_FAILURE
-    finally:
-        stream.cancel()  # also on Ctrl-C: the server frees the stream's thread at once
-    print("the server ended the stream (it is stopping); watch again", file=sys.stderr)
-    return EXIT_FAILURE
+    printed = -1  # the last version printed
+    while True:
+        stream = client.stream(client.syncs.WatchSecretSync, request)
+        try:
+            for message in stream:
+                if message.secret_sync.version == printed and not message.deleted:
+                    continue  # the first message of a resumed stream: already shown
+                printed = message.secret_sync.version
+                _print(args, message)
+                outcome = _outcome(args, message)
+                if outcome is not None:
+                    return outcome
+        except grpc.RpcError as error:
+            if not asks_to_reconnect(error):
+                raise
+            continue
+        finally:
+            stream.cancel()  # also on Ctrl-C: the server frees the stream's thread at once
+        print("the server ended the stream (it is stopping); watch again", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _outcome(args: argparse.Namespace, message: sync_api.WatchSecretSyncResponse) -> int | None:
+    """The exit status if this message ends the watch, else None."""
+    if message.deleted:
+        # A remove job that deletes its sync succeeded; any other job never will.
+        return EXIT_OK if args.job == "remove" else EXIT_FAILURE
+    job_status = getattr(message.secret_sync, f"{args.job}_status")
+    if job_status in UNTIL[args.until]:
+        return EXIT_OK if job_status == sync_pb.JOB_STATUS_SUCCEEDED else EXIT_FAILURE
+    return None
 
 
 def _print(args: argparse.Namespace, message: sync_api.WatchSecretSyncResponse) -> None:

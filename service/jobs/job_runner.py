@@ -23,6 +23,7 @@ from domain.resolve import Resolution
 from domain.retry_policy import TRANSIENT_STATUSES, RetryPolicy, transient_code
 from domain.secret_sync import SecretSync
 from domain.source_rules import MAX_BULK
+from domain.sync_owner import owner_readable
 from domain.vault import KeyVault, VaultError
 from service.app.call_context import CallContext
 from service.app.secret_sources import SecretSources
@@ -178,7 +179,13 @@ class JobRunner:
     def _inputs(
         self, sync: SecretSync
     ) -> tuple[Resolution, KeyVault, dict[str, ManagedKey], SyncTarget, Callable[[str], str]]:
-        resolution = self.sources.resolve(sync.project_id, sync.environment, sync.secret_path)
+        # What the sync's owner may read, and nothing more, is pushed (docs/auth.md).
+        resolution = self.sources.resolve(
+            sync.project_id,
+            sync.environment,
+            sync.secret_path,
+            readable=owner_readable(sync.sync_owner, sync.project_id),
+        )
         project = self.sources.project(sync.project_id)
         fingerprint = self.sources.cipher(project).fingerprint
         target = SyncTarget(

@@ -33,6 +33,10 @@ class ConnectionVaults:
         # A private CA (development against the emulator) is trusted when named here.
         ca_bundle = os.environ.get("SECRET_SYNC_CA_BUNDLE") or None
         try:
+            # An allowance the operator withdrew stops the jobs too, not only new syncs.
+            self.connections.check_reach(
+                self.connections.get(sync.connection_id), sync.vault_base_url
+            )
             credential = self._credential(sync.connection_id, ca_bundle)
         except NotFound:
             raise FailedPrecondition(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from adapters.envelope import RootKey, RootKeyError
+from domain.managed_identity import Allowance, AllowanceError, parse_allowances
 
 DEFAULT_DATABASE_URL = "sqlite:///data/secret-sync.sqlite"
 DEV_ROOT_KEY_FILE = "data/root.key"
@@ -29,6 +31,10 @@ class Config:
     # max_streams of them, so streams can never starve short calls.
     max_concurrent_rpcs: int = 256
     max_streams: int = 128
+    # A stream ends after this long (UNAVAILABLE, STREAM_LIFETIME_REACHED) and the client
+    # reconnects from its last position: its rights are then checked anew, and a
+    # replica being drained or rebalanced sheds its streams.
+    max_stream_seconds: float = 3600.0
     grace_seconds: float = 10.0
     max_message_bytes: int = 32 * 1024 * 1024  # a bulk set of 10,000 secrets fits
     write_wait_seconds: float = 5.0  # how long a write waits for the view to catch up
@@ -67,6 +73,9 @@ class Config:
     tls_client_ca_file: str = ""  # set: mutual TLS, client certificates verified against it
     tls_client_auth: str = ""  # "require" (the default with a client CA) or "optional"
     tls_client_principals_file: str = ""  # JSON: certificate identity -> principal, grants
+    # Which projects may use which of the host's managed identities, and for which vaults
+    # (domain/managed_identity.py, docs/auth.md); empty: none.
+    managed_identities: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -80,6 +89,9 @@ class Config:
                 env.get("SECRET_SYNC_MAX_CONCURRENT_RPCS", defaults.max_concurrent_rpcs)
             ),
             max_streams=int(env.get("SECRET_SYNC_MAX_STREAMS", defaults.max_streams)),
+            max_stream_seconds=float(
+                env.get("SECRET_SYNC_MAX_STREAM_SECONDS", defaults.max_stream_seconds)
+            ),
             grace_seconds=float(env.get("SECRET_SYNC_GRACE_SECONDS", defaults.grace_seconds)),
             max_message_bytes=int(
                 env.get("SECRET_SYNC_MAX_MESSAGE_BYTES", defaults.max_message_bytes)
@@ -121,6 +133,7 @@ class Config:
             tls_client_ca_file=env.get("SECRET_SYNC_TLS_CLIENT_CA_FILE", ""),
             tls_client_auth=env.get("SECRET_SYNC_TLS_CLIENT_AUTH", "").strip().lower(),
             tls_client_principals_file=env.get("SECRET_SYNC_TLS_CLIENT_PRINCIPALS_FILE", ""),
+            managed_identities=env.get("SECRET_SYNC_MANAGED_IDENTITIES", ""),
         )
 
     def auth_required(self) -> bool:
@@ -141,6 +154,17 @@ class Config:
                 f"SECRET_SYNC_MAX_CONCURRENT_RPCS ({self.max_concurrent_rpcs}), "
                 f"not {self.max_streams}"
             )
+        if not self.max_stream_seconds > 0:
+            raise ConfigError(
+                f"SECRET_SYNC_MAX_STREAM_SECONDS must be positive, not {self.max_stream_seconds}"
+            )
+
+    def managed_identity_allowances(self) -> tuple[Allowance, ...]:
+        """SECRET_SYNC_MANAGED_IDENTITIES read; a setting that cannot be is refused."""
+        try:
+            return parse_allowances(self.managed_identities)
+        except AllowanceError as error:
+            raise ConfigError(str(error)) from None
 
     def jwt_configured(self) -> bool:
         return bool(self.jwt_public_key_file or self.jwt_jwks_file)
@@ -203,11 +227,23 @@ def metrics_listen(value: str) -> str:
     return "" if value.lower() in ("", "off", "0", "false", "no") else value
 
 
+def private_file(path: Path) -> None:
+    """The store holds every event: directories the service makes for it are 0700 and
+    a database file it makes is 0600 (SQLite gives its -wal and -shm files the same
+    mode). Existing ones are left as the operator made them."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another replica made it just now
+            directory.mkdir(mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def persistence_env(database_url: str) -> dict[str, str]:
     parts = urlsplit(database_url)
     if parts.scheme == "sqlite":
         path = Path(unquote(parts.path[1:] if parts.path.startswith("/") else parts.path))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(path),

@@ -79,11 +79,14 @@ class Run:
         (folder / POSTGRES).mkdir(exist_ok=True)
         self._answers = (folder / f"{ANSWERS}-{name}.bin").open("ab")
 
-    def outgoing(self, details: grpc.ClientCallDetails, request: Message) -> Message:
-        """A marked copy of the request (the test's own object stays as it wrote it)."""
+    def outgoing(self, details: grpc.ClientCallDetails, request: Message | bytes) -> Any:
+        """A marked copy of the request (the test's own object stays as it wrote it).
+        Raw bytes (tests/security/test_malformed.py) go as they are: no message, no mark."""
         for key, value in details.metadata or ():
             if key == "authorization" and isinstance(value, str):
                 self.marks.credential(value.removeprefix("Bearer ").strip())
+        if isinstance(request, bytes):
+            return request
         for pem in credentials_in(request, REQUEST_CREDENTIALS):
             for line in pem_lines(pem):
                 self.marks.credential(line)
@@ -101,7 +104,10 @@ class Run:
                 if not marked and value and len(self.unmarked_samples) < 50:
                     self.unmarked_samples.append(value[:40])
 
-    def answered(self, method: str, answer: Message) -> None:
+    def answered(self, method: str, answer: Message | bytes) -> None:
+        if isinstance(answer, bytes):  # a raw-bytes call's answer: searched as it came
+            self._write(method, answer)
+            return
         for token in credentials_in(answer, CREDENTIAL_ANSWERS):
             self.marks.credential(token)
         blanked = without_secrets(answer)

@@ -71,7 +71,7 @@ def audit_types(server: SecretSyncServer) -> set[str]:
 def test_event_payloads_never_reach_the_store_in_plain_text(database_url):
     comment, description = "COMMENT-" + uuid.uuid4().hex, "DESCRIBED-" + uuid.uuid4().hex
     root_key = new_key()
-    server = start_server(database_url, root_key=root_key)
+    server = start_server(database_url, root_key=root_key, managed_identities="*=system")
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             source = Source(channel, folders=("/app",))

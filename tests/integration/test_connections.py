@@ -160,15 +160,21 @@ def test_invalid_fields_are_named_and_record_nothing(server, connections):
     assert events(server) == before
 
 
-def test_managed_identity_connection(server, connections):
-    made = connections.CreateAzureConnection(
-        api.CreateAzureConnectionRequest(
-            project_id=str(uuid.uuid4()),
-            name="in-azure",
-            cloud=pb.AZURE_CLOUD_CHINA,
-            managed_identity_auth=pb.ManagedIdentityAuth(),
-        )
-    ).connection
+def test_managed_identity_connection(database_url):
+    """Where the operator allows it (tests/security/test_managed_identity.py: where not)."""
+    allowed = start_server(database_url, managed_identities="*=system")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{allowed.port}") as channel:
+            made = api_grpc.AzureConnectionServiceStub(channel).CreateAzureConnection(
+                api.CreateAzureConnectionRequest(
+                    project_id=str(uuid.uuid4()),
+                    name="in-azure",
+                    cloud=pb.AZURE_CLOUD_CHINA,
+                    managed_identity_auth=pb.ManagedIdentityAuth(),
+                )
+            ).connection
+    finally:
+        allowed.stop(grace=1.0)
     assert made.auth_method == pb.AZURE_AUTH_METHOD_MANAGED_IDENTITY
     assert made.cloud == pb.AZURE_CLOUD_CHINA and not made.client_id
 

@@ -66,12 +66,19 @@ def test_a_failed_call_is_not_remembered(server, stub, source_stub):
     assert stub.TriggerSecretSync(trigger, timeout=CALL_TIMEOUT).job_id  # runs this time
 
 
-def test_request_ids_are_per_method(server, stub):
+def test_a_request_id_reused_for_another_method_is_refused(server, stub):
+    """The README's promise, whatever the method: a reused id with a different request
+    is refused. Request ids are the caller's, not the method's."""
     sync = stub.CreateSecretSync(create_request(request_id="same-everywhere")).secret_sync
     trigger = api.TriggerSecretSyncRequest(id=sync.id, request_id="same-everywhere")
     before = event_count(server)
+
+    failure = fails(stub.TriggerSecretSync, trigger)
+
+    assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["request_id"])
+    assert event_count(server) == before
+    trigger.request_id = "a-new-one"
     assert stub.TriggerSecretSync(trigger, timeout=CALL_TIMEOUT).job_id
-    assert event_count(server) > before
 
 
 def test_source_and_connection_mutations_are_idempotent_too(server, source_stub, channel):

@@ -372,7 +372,8 @@ def test_the_valid_limits_are_accepted(server, stub):
         description="d" * 255 + "\n",  # newline and tab are allowed, other controls are not
         sync_options=pb.SyncOptions(
             initial_sync_behavior=pb.INITIAL_SYNC_BEHAVIOR_IMPORT_PRIORITIZE_DESTINATION,
-            key_schema="k" * 242 + "{{secretKey}}",
+            # the longest a vault name allows: 126 characters and a one-character key
+            key_schema="k" * 126 + "{{secretKey}}",
         ),
         destination_config=pb.AzureKeyVaultDestinationConfig(
             vault_base_url="HTTPS://Abc.Vault.Azure.CN:443/"
@@ -380,7 +381,7 @@ def test_the_valid_limits_are_accepted(server, stub):
         request_id="r" * 128,
     )
     created = stub.CreateSecretSync(request).secret_sync
-    assert len(created.name) == 64 and len(created.sync_options.key_schema) == 255
+    assert len(created.name) == 64 and len(created.sync_options.key_schema) == 139
     assert created.destination_config.vault_base_url == "https://abc.vault.azure.cn"
     for url in (
         "https://" + "v" * 24 + ".vault.usgovcloudapi.net",
@@ -397,7 +398,7 @@ def test_the_valid_limits_are_accepted(server, stub):
             )
         ).secret_sync
         assert moved.destination_config.vault_base_url == url
-    schema = "{{environment}}/{{secretKey}}_x-Y"
+    schema = "{{environment}}-{{secretKey}}_x-Y"
     reshaped = stub.UpdateSecretSync(
         api.UpdateSecretSyncRequest(
             id=created.id,

@@ -129,7 +129,12 @@ BUILDERS: dict[str, Build] = {
         project_id=t.project_id,
         name=_new_name(),
         cloud=cpb.AZURE_CLOUD_PUBLIC,
-        managed_identity_auth=cpb.ManagedIdentityAuth(),
+        # Not a managed identity: that needs the operator's allowance
+        # (tests/security/test_managed_identity.py).
+        client_secret_auth=cpb.ClientSecretAuth(
+            tenant_id=str(uuid.uuid4()), client_id=str(uuid.uuid4()),
+            client_secret="not-a-real-secret",
+        ),
     ),
     CONNECTIONS + "GetAzureConnection": lambda t: capi.GetAzureConnectionRequest(
         connection_id=t.connection_id

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import jwt
 import pytest
+from google.protobuf import duration_pb2
 from hanzo.kms.secretsync.v1 import audit_service_pb2 as audit_api
 from hanzo.kms.secretsync.v1 import audit_service_pb2_grpc as audit_grpc
 from hanzo.kms.secretsync.v1 import secret_source_service_pb2 as sapi
@@ -54,6 +55,7 @@ def test_a_good_jwt_works_with_its_grants(secured: Secured):
         ({"aud": None}, "TOKEN_INVALID"),
         ({"sub": None}, "TOKEN_INVALID"),
         ({"sub": "worker"}, "TOKEN_INVALID"),  # the service's own actors are not for hire
+        ({"sub": "admin"}, "TOKEN_INVALID"),  # nor the bootstrap admin's name
         ({"exp": None}, "TOKEN_INVALID"),
         ({"kms_grants": [{"project": "nope", "actions": ["read"]}]}, "TOKEN_INVALID"),
         ({"exp": timedelta(minutes=-1)}, "TOKEN_EXPIRED"),
@@ -156,6 +158,33 @@ def test_the_audit_records_the_principal_of_a_token_and_of_a_jwt(secured: Secure
         ]
         time.sleep(0.1)
     assert [e.actor for e in events] == [jwt_user]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "why"),
+    [
+        ({"principal": "admin"}, "principal", "bootstrap admin"),
+        ({"ttl": duration_pb2.Duration(seconds=2**62)}, "ttl", "at most 3650 days"),
+        ({"ttl": duration_pb2.Duration(seconds=2**63 - 1, nanos=999_999_999)}, "ttl",
+         "at most 3650 days"),
+    ],
+)
+def test_a_token_as_the_bootstrap_admin_or_for_ever_is_refused(secured: Secured, fields, field,
+                                                                why):
+    request = tapi.CreateServiceTokenRequest(
+        name="t-" + uuid.uuid4().hex[:8], principal="ci",
+        grants=[tpb.Grant(project_id=secured.mine.id, actions=["read"])],
+    )
+    for name, value in fields.items():
+        if isinstance(value, duration_pb2.Duration):
+            getattr(request, name).CopyFrom(value)
+        else:
+            setattr(request, name, value)
+    with pytest.raises(grpc.RpcError) as refused:
+        tgrpc.TokenServiceStub(secured.channel).CreateServiceToken(request, metadata=secured.admin)
+    error = refused.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"{field}: " in (error.details() or "") and why in (error.details() or "")
 
 
 def test_tokens_are_made_listed_and_revoked_as_audited_events(secured: Secured):

@@ -19,6 +19,7 @@ from domain.service_token import (
     new_token,
     token_hash,
     token_id_of,
+    ttl_of,
 )
 
 PROJECT = str(uuid.uuid4())
@@ -101,6 +102,41 @@ def test_principals_cannot_pose_as_the_service():
         assert check_principal(name), name
     assert check_principal("alice@example.com") == []
     assert check_principal("svc:ci/deployer") == []
+
+
+def test_only_the_bootstrap_may_name_the_bootstrap_admin():
+    for name in ("admin", "Admin", "ADMIN"):
+        (violation,) = check_principal(name)
+        assert "bootstrap admin" in violation.description
+    assert check_principal("admin", bootstrap=True) == []
+    assert check_principal("admin-ci") == []
+    _, violations = check_token_request(
+        "ops", "admin", [{"project": "*", "actions": ["read"]}], timedelta(days=1)
+    )
+    assert [v.field for v in violations] == ["principal"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "why"),
+    [
+        (2**62, 0, "at most 3650 days"),
+        (2**63 - 1, 999_999_999, "at most 3650 days"),
+        (3650 * 86400 + 1, 0, "at most 3650 days"),
+        (-1, 0, "not a valid duration"),
+        (10, -1, "not a valid duration"),
+        (10, 1_000_000_000, "not a valid duration"),
+    ],
+)
+def test_a_ttl_out_of_bounds_is_refused_before_any_arithmetic(seconds, nanos, why):
+    ttl, violations = ttl_of(seconds, nanos)
+    assert ttl is None
+    (violation,) = violations
+    assert violation.field == "ttl" and why in violation.description
+
+
+def test_a_ttl_in_bounds_is_a_timedelta():
+    assert ttl_of(3650 * 86400, 0) == (timedelta(days=3650), [])
+    assert ttl_of(60, 500_000_000) == (timedelta(seconds=60.5), [])
 
 
 def test_a_token_names_its_id_and_proves_itself_by_its_hash_only():

@@ -131,11 +131,11 @@ def test_description_accepts(description):
     ("description", "why"),
     [
         ("x" * 257, "at most 256"),
-        ("carriage\rreturn", "control characters"),
-        ("nul\x00byte", "control characters"),
-        ("\x1b[31mred", "control characters"),
-        ("bell\x07", "control characters"),
-        ("\x1f", "control characters"),
+        ("carriage\rreturn", "control, format"),
+        ("nul\x00byte", "control, format"),
+        ("\x1b[31mred", "control, format"),
+        ("bell\x07", "control, format"),
+        ("\x1f", "control, format"),
     ],
 )
 def test_description_rejects(description, why):
@@ -503,10 +503,10 @@ def test_vault_url_property_loopback_normalisation_is_a_fixed_point(url):
         "prefix-{{secretKey}}",
         "{{secretKey}}-suffix",
         "{{environment}}-{{secretKey}}",
-        "app/{{environment}}/{{secretKey}}_v2",
+        "app-{{environment}}-{{secretKey}}_v2",
         "{{secretKey}}{{environment}}",
-        "A-z_0/9-{{secretKey}}",
-        "x" * (255 - len("{{secretKey}}")) + "{{secretKey}}",
+        "A-z_09-{{secretKey}}",
+        "x" * 126 + "{{secretKey}}",
     ],
 )
 def test_key_schema_accepts(schema):
@@ -531,12 +531,23 @@ def test_key_schema_accepts(schema):
         ("{{secretKey}}{{Environment}}", "may hold only"),
         ("é{{secretKey}}", "may hold only"),
         ("{{secretKey}}:{{environment}}", "may hold only"),
+        ("pre/{{secretKey}}", "must not hold '/'"),
+        ("app/{{environment}}/{{secretKey}}", "must not hold '/'"),
+        ("x" * 127 + "{{secretKey}}", "at least 128 characters"),
+        ("x" * 63 + "{{environment}}{{secretKey}}", "at least 128 characters"),
     ],
 )
 def test_key_schema_rejects(schema, why):
     violation = only(check_key_schema(schema))
     assert violation.field == KEY_SCHEMA
     assert why in violation.description
+
+
+def test_key_schema_counts_the_sync_environment_for_the_length():
+    schema = "x" * 100 + "-{{environment}}-{{secretKey}}"
+    assert check_key_schema(schema, "dev") == []
+    (violation,) = check_key_schema(schema, "e" * 30)
+    assert "at least 133 characters" in violation.description
 
 
 def test_key_schema_rejects_placeholder_assembled_from_pieces():
